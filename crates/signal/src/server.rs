@@ -1,0 +1,238 @@
+//! Messages from server to client.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::types::{IceCandidate, ParticipantInfo, TrackInfo};
+
+/// A message the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// You are in the room.
+    #[serde(rename_all = "camelCase")]
+    Joined {
+        /// Protocol version the server speaks.
+        protocol: u32,
+        /// The room joined.
+        room: String,
+        /// You.
+        participant: ParticipantInfo,
+        /// The others present, with their tracks.
+        participants: Vec<ParticipantInfo>,
+        /// ICE servers for the client's `RTCPeerConnection`.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Someone entered the room.
+    ParticipantJoined {
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// Someone left the room.
+    ParticipantLeft {
+        /// Their id.
+        participant: String,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A participant published a track; its media follows in a server offer.
+    TrackPublished {
+        /// The publisher's id.
+        participant: String,
+        /// The track.
+        track: TrackInfo,
+    },
+    /// A participant stopped publishing a track.
+    TrackUnpublished {
+        /// The publisher's id.
+        participant: String,
+        /// The track id.
+        track: String,
+    },
+    /// A participant muted a track.
+    TrackMuted {
+        /// The publisher's id.
+        participant: String,
+        /// The track id.
+        track: String,
+    },
+    /// A participant unmuted a track.
+    TrackUnmuted {
+        /// The publisher's id.
+        participant: String,
+        /// The track id.
+        track: String,
+    },
+    /// An SDP offer from the server.
+    Offer {
+        /// Increases with every server offer on the connection; the answer echoes it.
+        id: u64,
+        /// The SDP.
+        sdp: String,
+        /// Every m-line of the offer carrying remote media, by mid in the client's connection.
+        tracks: BTreeMap<String, TrackRef>,
+    },
+    /// The server's answer to the client's last offer.
+    Answer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate of the server (`None`: end of candidates).
+    Candidate {
+        /// The candidate.
+        candidate: Option<IceCandidate>,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The ping's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    /// Something went wrong.
+    Error {
+        /// Stable, machine-readable.
+        code: ErrorCode,
+        /// For humans.
+        message: String,
+        /// The `type` of the message that caused it, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
+    },
+}
+
+impl ServerMessage {
+    /// The message as one JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parse a server frame (for clients written in Rust, such as tests and the load tester).
+    pub fn from_json(text: &str) -> Result<ServerMessage, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// An `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>, request: Option<&str>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+            request: request.map(str::to_owned),
+        }
+    }
+}
+
+/// Which remote track an m-line of a server offer carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackRef {
+    /// The publisher's id.
+    pub participant: String,
+    /// The publisher's track id.
+    pub track: String,
+}
+
+/// Why a participant left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LeaveReason {
+    /// It sent `leave`.
+    Left,
+    /// Its socket closed or went quiet.
+    Disconnected,
+    /// Its media connection failed.
+    MediaFailed,
+}
+
+/// An ICE server for the client's `RTCPeerConnection` (`RTCIceServer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:`/`turn:`/`turns:` URLs.
+    pub urls: Vec<String>,
+    /// TURN username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{TrackKind, TrackSource};
+
+    fn track() -> TrackInfo {
+        TrackInfo {
+            id: "1".into(),
+            kind: TrackKind::Video,
+            source: TrackSource::Camera,
+            muted: false,
+        }
+    }
+
+    #[test]
+    fn messages_serialize_as_documented() {
+        let joined = ServerMessage::Joined {
+            protocol: 1,
+            room: "standup".into(),
+            participant: ParticipantInfo { id: "PkX3".into(), name: "Ada".into(), tracks: vec![] },
+            participants: vec![],
+            ice_servers: vec![],
+        };
+        assert_eq!(
+            joined.to_json(),
+            r#"{"type":"joined","protocol":1,"room":"standup","participant":{"id":"PkX3","name":"Ada","tracks":[]},"participants":[],"iceServers":[]}"#
+        );
+
+        let published = ServerMessage::TrackPublished { participant: "P".into(), track: track() };
+        assert_eq!(
+            published.to_json(),
+            r#"{"type":"track_published","participant":"P","track":{"id":"1","kind":"video","source":"camera","muted":false}}"#
+        );
+
+        let left = ServerMessage::ParticipantLeft {
+            participant: "P".into(),
+            reason: LeaveReason::MediaFailed,
+        };
+        assert_eq!(
+            left.to_json(),
+            r#"{"type":"participant_left","participant":"P","reason":"media_failed"}"#
+        );
+
+        let mut tracks = BTreeMap::new();
+        tracks.insert("2".into(), TrackRef { participant: "P".into(), track: "0".into() });
+        let offer = ServerMessage::Offer { id: 3, sdp: "v=0".into(), tracks };
+        assert_eq!(
+            offer.to_json(),
+            r#"{"type":"offer","id":3,"sdp":"v=0","tracks":{"2":{"participant":"P","track":"0"}}}"#
+        );
+
+        let err = ServerMessage::error(ErrorCode::InvalidRoom, "bad", Some("join"));
+        assert_eq!(
+            err.to_json(),
+            r#"{"type":"error","code":"invalid_room","message":"bad","request":"join"}"#
+        );
+        assert_eq!(ServerMessage::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn round_trips() {
+        let msgs = [
+            ServerMessage::TrackMuted { participant: "P".into(), track: "1".into() },
+            ServerMessage::TrackUnmuted { participant: "P".into(), track: "1".into() },
+            ServerMessage::TrackUnpublished { participant: "P".into(), track: "1".into() },
+            ServerMessage::Answer { sdp: "v=0".into() },
+            ServerMessage::Candidate { candidate: None },
+            ServerMessage::ParticipantJoined {
+                participant: ParticipantInfo { id: "P".into(), name: "N".into(), tracks: vec![track()] },
+            },
+        ];
+        for msg in msgs {
+            assert_eq!(ServerMessage::from_json(&msg.to_json()).unwrap(), msg);
+        }
+    }
+}
