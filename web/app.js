@@ -1,0 +1,616 @@
+// @ts-check
+// confab meeting page: the UI over protocol.js. User data only ever goes into textContent
+// and attributes, never into HTML.
+
+import { ConfabClient, ConfabError } from './protocol.js';
+
+/** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
+/** @typedef {import('./protocol.js').ClosedDetail} ClosedDetail */
+/** @typedef {'info' | 'warning' | 'error'} Level */
+
+/**
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {{new (): T}} type
+ * @returns {T}
+ */
+function byId(id, type) {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`#${id} is missing from the page`);
+  return el;
+}
+
+const ui = {
+  notice: byId('notice', HTMLElement),
+  lobby: byId('lobby', HTMLElement),
+  form: byId('join-form', HTMLFormElement),
+  room: byId('room', HTMLInputElement),
+  name: byId('name', HTMLInputElement),
+  joinButton: byId('join-button', HTMLButtonElement),
+  joinStatus: byId('join-status', HTMLElement),
+  call: byId('call', HTMLElement),
+  roomLabel: byId('room-label', HTMLElement),
+  peopleCount: byId('people-count', HTMLElement),
+  connState: byId('connection-state', HTMLElement),
+  grid: byId('grid', HTMLElement),
+  micButton: byId('mic-button', HTMLButtonElement),
+  cameraButton: byId('camera-button', HTMLButtonElement),
+  leaveButton: byId('leave-button', HTMLButtonElement),
+};
+
+const selfTile = /** @type {HTMLElement} */ (ui.grid.querySelector('.tile.self'));
+const selfVideo = /** @type {HTMLVideoElement} */ (selfTile.querySelector('video'));
+
+/** For tests and debugging: `window.confab.client` is the current ConfabClient. */
+/** @type {{client: ConfabClient | null}} */
+const debug = { client: null };
+Object.assign(window, { confab: debug });
+
+/** @type {ConfabClient | null} */
+let client = null;
+/** @type {MediaStream | null} */
+let localStream = null;
+let joining = false;
+
+const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+// ------------------------------------------------------------------ notices
+
+/**
+ * @param {string} text
+ * @param {Level} [level]
+ */
+function showNotice(text, level = 'info') {
+  ui.notice.textContent = text;
+  ui.notice.dataset.level = level;
+  ui.notice.hidden = false;
+}
+
+function hideNotice() {
+  ui.notice.hidden = true;
+  ui.notice.textContent = '';
+}
+
+ui.notice.addEventListener('click', hideNotice);
+
+// ------------------------------------------------------------------ local media
+
+/**
+ * @param {unknown} err
+ * @returns {'denied' | 'missing' | 'busy' | 'other'}
+ */
+function classify(err) {
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'NotAllowedError' || name === 'SecurityError') return 'denied';
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'missing';
+  if (name === 'NotReadableError' || name === 'AbortError') return 'busy';
+  return 'other';
+}
+
+/** @param {unknown} err */
+function describe(err) {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/**
+ * Camera and microphone, with fallbacks: both; else whichever works alone; else none
+ * (the page then joins to receive only). Returns the stream and a notice for the user.
+ * @returns {Promise<{stream: MediaStream | null, notice: string | null}>}
+ */
+async function getLocalMedia() {
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia) {
+    return {
+      stream: null,
+      notice: 'This page cannot use a camera or microphone (it must be served over https). ' +
+        'You joined to watch and listen only.',
+    };
+  }
+  let firstError;
+  try {
+    return { stream: await md.getUserMedia({ audio: true, video: true }), notice: null };
+  } catch (err) {
+    firstError = err;
+  }
+
+  // Try each device alone. After a refusal, only retry devices whose permission is granted,
+  // so that the user is not asked again for what they just refused.
+  /** @type {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} */
+  const got = { audio: null, video: null };
+  /** @type {{audio: unknown, video: unknown}} */
+  const errors = { audio: firstError, video: firstError };
+  for (const kind of /** @type {const} */ (['video', 'audio'])) {
+    if (classify(firstError) === 'denied' && !(await permissionGranted(kind))) continue;
+    try {
+      const s = await md.getUserMedia({ [kind]: true });
+      got[kind] = s.getTracks()[0] ?? null;
+    } catch (err) {
+      errors[kind] = err;
+    }
+  }
+  const tracks = [got.audio, got.video].filter((t) => t !== null);
+  const stream = tracks.length ? new MediaStream(tracks) : null;
+
+  const why = { audio: got.audio ? null : classify(errors.audio), video: got.video ? null : classify(errors.video) };
+  const joinedWith = got.audio ? 'You joined with your microphone only.'
+    : got.video ? 'You joined with your camera only.'
+    : 'You joined to watch and listen only.';
+  /** @type {Record<string, string>} */
+  const both = {
+    denied: 'Permission to use the camera and microphone was denied.',
+    missing: 'No camera or microphone was found.',
+    busy: 'The camera and microphone could not be started (in use by another application?).',
+  };
+  const one = {
+    denied: (/** @type {string} */ d) => `Permission to use the ${d} was denied.`,
+    missing: (/** @type {string} */ d) => `No ${d} was found.`,
+    busy: (/** @type {string} */ d) => `The ${d} could not be started (in use by another application?).`,
+    other: (/** @type {string} */ d, /** @type {unknown} */ e) => `The ${d} could not be started (${describe(e)}).`,
+  };
+  let text;
+  if (why.audio && why.video && why.audio === why.video && why.audio !== 'other') {
+    text = both[why.audio];
+  } else {
+    text = [
+      why.video ? one[why.video]('camera', errors.video) : '',
+      why.audio ? one[why.audio]('microphone', errors.audio) : '',
+    ].filter(Boolean).join(' ');
+  }
+  const hint = why.audio === 'denied' || why.video === 'denied'
+    ? ' Allow access in the browser\'s site settings and join again to be seen and heard.' : '';
+  return { stream, notice: `${text} ${joinedWith}${hint}` };
+}
+
+/**
+ * @param {'audio' | 'video'} kind
+ * @returns {Promise<boolean>}
+ */
+async function permissionGranted(kind) {
+  try {
+    const name = /** @type {PermissionName} */ (kind === 'audio' ? 'microphone' : 'camera');
+    return (await navigator.permissions.query({ name })).state === 'granted';
+  } catch {
+    return false;
+  }
+}
+
+function stopLocalMedia() {
+  localStream?.getTracks().forEach((t) => t.stop());
+  localStream = null;
+  selfVideo.srcObject = null;
+}
+
+// ------------------------------------------------------------------ tiles
+
+/** @param {string} name */
+function initials(name) {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((w) => Array.from(w)[0] ?? '').join('').toUpperCase() || '?';
+}
+
+/**
+ * @param {string} cls
+ * @returns {HTMLElement}
+ */
+function makeTile(cls) {
+  // The self tile holds the markup of a tile; remote tiles are copies of it.
+  const tile = /** @type {HTMLElement} */ (selfTile.cloneNode(true));
+  tile.className = `tile ${cls}`.trim();
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+  video.removeAttribute('style');
+  video.muted = true; // sound plays through <audio> elements
+  video.srcObject = null;
+  tile.dataset.videoReady = 'false';
+  video.addEventListener('loadeddata', () => { tile.dataset.videoReady = 'true'; });
+  video.addEventListener('emptied', () => { tile.dataset.videoReady = 'false'; });
+  return tile;
+}
+
+/**
+ * The tile of a remote participant, created if missing.
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+function tileFor(id) {
+  const found = ui.grid.querySelector(`.tile[data-participant="${CSS.escape(id)}"]`);
+  if (found instanceof HTMLElement) return found;
+  const tile = makeTile('');
+  tile.dataset.participant = id;
+  ui.grid.append(tile);
+  updateTile(id);
+  layout();
+  return tile;
+}
+
+/**
+ * Refresh name and mute state of a participant's tile from the client's roster.
+ * @param {string} id
+ */
+function updateTile(id) {
+  const tile = tileFor(id);
+  const p = client?.participants.get(id);
+  const name = p?.name ?? '…';
+  const nameEl = /** @type {HTMLElement} */ (tile.querySelector('.name'));
+  nameEl.textContent = name;
+  /** @type {HTMLElement} */ (tile.querySelector('.initials')).textContent = initials(name);
+  const tracks = p?.tracks ?? [];
+  const audio = tracks.filter((t) => t.kind === 'audio');
+  const video = tracks.filter((t) => t.kind === 'video' && t.source !== 'screen');
+  // Muted when nothing audible / visible is published: no track, or every one muted.
+  tile.dataset.audioMuted = String(!audio.some((t) => !t.muted));
+  tile.dataset.videoMuted = String(!video.some((t) => !t.muted));
+  tile.dataset.hasVideo = String(video.length > 0);
+  tile.setAttribute('aria-label', name);
+  updateCount();
+}
+
+/** @param {string} id */
+function removeTile(id) {
+  for (const el of ui.grid.querySelectorAll(`[data-participant="${CSS.escape(id)}"], [data-screen-of="${CSS.escape(id)}"]`)) {
+    el.querySelectorAll('video, audio').forEach((m) => { /** @type {HTMLMediaElement} */ (m).srcObject = null; });
+    el.remove();
+  }
+  for (const key of [...remoteMedia.keys()]) {
+    if (key.startsWith(`${id}\u0000`)) remoteMedia.delete(key);
+  }
+  layout();
+  updateCount();
+}
+
+function clearRemoteTiles() {
+  for (const el of ui.grid.querySelectorAll('.tile:not(.self)')) el.remove();
+  remoteMedia.clear();
+}
+
+function updateCount() {
+  const n = 1 + (client?.participants.size ?? 0);
+  ui.peopleCount.textContent = n === 1 ? 'just you' : `${n} people`;
+}
+
+/**
+ * Remote media elements by "participant\0track".
+ * @type {Map<string, {mediaTrack: MediaStreamTrack, kind: 'audio' | 'video', element: HTMLMediaElement | null}>}
+ */
+const remoteMedia = new Map();
+
+/**
+ * @param {string} participant
+ * @param {string} track
+ * @returns {TrackInfo | undefined}
+ */
+function trackInfo(participant, track) {
+  return client?.participants.get(participant)?.tracks.find((t) => t.id === track);
+}
+
+/**
+ * Put a remote track where it belongs: audio into an <audio> of the participant's tile,
+ * camera video into the tile's <video>, a screen share into a tile of its own.
+ * @param {string} participant
+ * @param {string} track
+ */
+function placeMedia(participant, track) {
+  const key = `${participant}\u0000${track}`;
+  const m = remoteMedia.get(key);
+  if (!m) return;
+  const tile = tileFor(participant);
+  const source = trackInfo(participant, track)?.source;
+  if (m.kind === 'audio') {
+    if (m.element) return;
+    const audio = document.createElement('audio');
+    audio.autoplay = true;
+    audio.dataset.track = track;
+    audio.srcObject = new MediaStream([m.mediaTrack]);
+    tile.append(audio);
+    m.element = audio;
+    audio.play().catch((e) => console.warn('confab: audio playback needs a click:', e));
+    return;
+  }
+  if (source === 'screen') {
+    if (m.element?.closest('.tile.screen')) return;
+    if (m.element && m.element.srcObject) m.element.srcObject = null;
+    const screenTile = makeTile('screen');
+    screenTile.dataset.screenOf = participant;
+    screenTile.dataset.track = track;
+    screenTile.dataset.hasVideo = 'true';
+    screenTile.dataset.audioMuted = 'false';
+    const name = client?.participants.get(participant)?.name ?? '…';
+    /** @type {HTMLElement} */ (screenTile.querySelector('.name')).textContent = `${name} (screen)`;
+    const video = /** @type {HTMLVideoElement} */ (screenTile.querySelector('video'));
+    video.srcObject = new MediaStream([m.mediaTrack]);
+    video.play().catch(() => {});
+    tile.after(screenTile);
+    m.element = video;
+    layout();
+    return;
+  }
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+  video.srcObject = new MediaStream([m.mediaTrack]);
+  video.dataset.track = track;
+  video.play().catch(() => {});
+  m.element = video;
+}
+
+/**
+ * @param {string} participant
+ * @param {string} track
+ */
+function dropMedia(participant, track) {
+  const key = `${participant}\u0000${track}`;
+  const m = remoteMedia.get(key);
+  if (!m) return;
+  remoteMedia.delete(key);
+  const el = m.element;
+  if (!el) return;
+  const screenTile = el.closest('.tile.screen');
+  if (screenTile) {
+    screenTile.remove();
+    layout();
+  } else if (el instanceof HTMLAudioElement) {
+    el.srcObject = null;
+    el.remove();
+  } else if (el.dataset.track === track) {
+    el.srcObject = null;
+    el.dispatchEvent(new Event('emptied'));
+  }
+}
+
+/** Size the tiles so that all of them fit the grid, 16:9, as large as possible. */
+function layout() {
+  const tiles = ui.grid.querySelectorAll('.tile');
+  const n = tiles.length;
+  const gap = parseFloat(getComputedStyle(ui.grid).columnGap) || 10;
+  const W = ui.grid.clientWidth - 2 * gap;
+  const H = ui.grid.clientHeight - gap;
+  if (n === 0 || W <= 0 || H <= 0) return;
+  let best = 0;
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    let w = (W - gap * (cols - 1)) / cols;
+    if ((w * 9) / 16 * rows + gap * (rows - 1) > H) w = ((H - gap * (rows - 1)) / rows) * 16 / 9;
+    best = Math.max(best, Math.floor(w));
+  }
+  ui.grid.style.setProperty('--tile-w', `${Math.max(best, 120)}px`);
+}
+
+new ResizeObserver(layout).observe(ui.grid);
+
+// ------------------------------------------------------------------ controls
+
+function syncButtons() {
+  for (const [button, kind, what] of /** @type {const} */ ([
+    [ui.micButton, 'audio', 'microphone'],
+    [ui.cameraButton, 'video', 'camera'],
+  ])) {
+    const muted = client?.isMuted(kind) ?? null;
+    button.disabled = muted === null;
+    button.setAttribute('aria-pressed', String(muted === true));
+    const label = muted === null ? `No ${what}` : kind === 'audio'
+      ? (muted ? 'Unmute microphone' : 'Mute microphone')
+      : (muted ? 'Turn camera on' : 'Turn camera off');
+    button.setAttribute('aria-label', label);
+    button.title = label;
+  }
+  const audioMuted = client?.isMuted('audio') ?? true;
+  const videoMuted = client?.isMuted('video') ?? true;
+  selfTile.dataset.audioMuted = String(audioMuted);
+  selfTile.dataset.videoMuted = String(videoMuted);
+}
+
+ui.micButton.addEventListener('click', () => {
+  if (!client) return;
+  client.setMuted('audio', !client.isMuted('audio'));
+  syncButtons();
+});
+
+ui.cameraButton.addEventListener('click', () => {
+  if (!client) return;
+  client.setMuted('video', !client.isMuted('video'));
+  syncButtons();
+});
+
+ui.leaveButton.addEventListener('click', () => {
+  client?.leave();
+  endCall();
+  showNotice('You left the call.', 'info');
+});
+
+window.addEventListener('pagehide', () => client?.leave());
+
+// ------------------------------------------------------------------ join / leave
+
+function wsUrl() {
+  const url = new URL('/ws', location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
+
+/** @param {boolean} busy */
+function setJoining(busy) {
+  joining = busy;
+  ui.joinButton.disabled = busy;
+  ui.room.disabled = busy;
+  ui.name.disabled = busy;
+  if (!busy) ui.joinStatus.textContent = '';
+}
+
+/**
+ * @param {unknown} err
+ * @returns {string}
+ */
+function joinErrorText(err) {
+  if (!(err instanceof ConfabError)) return `Could not join: ${describe(err)}`;
+  switch (err.code) {
+    case 'unreachable':
+      return `Server unreachable: could not connect to ${location.host}. Check that the server is running and try again.`;
+    case 'timeout':
+      return 'The server did not answer in time. Try again.';
+    case 'invalid_room':
+      return 'That room name is not valid: use 1–64 letters, digits, dots, dashes or underscores.';
+    case 'invalid_name':
+      return 'That name is not valid: use 1–64 characters, without control characters.';
+    case 'server_full':
+      return 'The server is full right now. Try again later.';
+    default:
+      return `Could not join (${err.code}): ${err.message}`;
+  }
+}
+
+/**
+ * What to tell the user when the server ended the session.
+ * @param {ClosedDetail} d
+ */
+function closedText(d) {
+  switch (d.error) {
+    case 'media_failed':
+      return 'Your media connection failed, so you were removed from the call. Join again to retry.';
+    case 'too_slow':
+      return 'Your connection was too slow, so you were removed from the call.';
+    case 'server_full':
+      return 'The server is full right now. Try again later.';
+    case 'internal':
+      return 'The server had an internal error and ended your session.';
+    default:
+      break;
+  }
+  if (d.code === 1001) return 'The server is shutting down. You have left the call.';
+  if (d.code === 4001) return 'Connection lost: the server stopped hearing from this page.';
+  return `Connection to the server was lost (code ${d.code}).`;
+}
+
+/** @param {SubmitEvent} ev */
+async function onJoin(ev) {
+  ev.preventDefault();
+  if (joining || client) return;
+  const room = ui.room.value.trim();
+  const name = ui.name.value.trim();
+  if (!ROOM_RE.test(room)) {
+    showNotice('Enter a room: 1–64 letters, digits, dots, dashes or underscores.', 'error');
+    ui.room.focus();
+    return;
+  }
+  if (!name || Array.from(name).length > 64) {
+    showNotice('Enter your name (at most 64 characters).', 'error');
+    ui.name.focus();
+    return;
+  }
+  hideNotice();
+  setJoining(true);
+  history.replaceState(null, '', `?${new URLSearchParams({ room, name })}`);
+  try { localStorage.setItem('confab.name', name); } catch { /* private mode */ }
+
+  ui.joinStatus.textContent = 'Starting camera and microphone…';
+  const media = await getLocalMedia();
+  localStream = media.stream;
+  if (media.notice) showNotice(media.notice, 'warning');
+  selfVideo.srcObject = localStream;
+  selfVideo.play().catch(() => {});
+
+  ui.joinStatus.textContent = 'Connecting…';
+  const c = new ConfabClient(wsUrl());
+  client = c;
+  debug.client = c;
+  wire(c);
+  try {
+    await c.join(room, name, localStream);
+  } catch (err) {
+    if (client === c) {
+      client = null;
+      stopLocalMedia();
+    }
+    setJoining(false);
+    showNotice(joinErrorText(err), 'error');
+    return;
+  }
+  setJoining(false);
+  enterCall(room, name);
+}
+
+/**
+ * @param {string} room
+ * @param {string} name
+ */
+function enterCall(room, name) {
+  ui.lobby.hidden = true;
+  ui.call.hidden = false;
+  ui.roomLabel.textContent = room;
+  document.title = `${room} · confab`;
+  /** @type {HTMLElement} */ (selfTile.querySelector('.name')).textContent = `${name} (you)`;
+  /** @type {HTMLElement} */ (selfTile.querySelector('.initials')).textContent = initials(name);
+  selfTile.dataset.hasVideo = String(!!localStream?.getVideoTracks().length);
+  selfTile.dataset.videoReady = String(!!localStream?.getVideoTracks().length);
+  syncButtons();
+  updateCount();
+  layout();
+}
+
+function endCall() {
+  client = null;
+  stopLocalMedia();
+  clearRemoteTiles();
+  ui.call.hidden = true;
+  ui.lobby.hidden = false;
+  ui.connState.dataset.state = 'new';
+  ui.connState.textContent = 'Connecting…';
+  document.title = 'confab';
+  setJoining(false);
+  ui.joinButton.focus();
+}
+
+/** @param {ConfabClient} c */
+function wire(c) {
+  const mine = () => client === c;
+  c.on('joined', (msg) => {
+    for (const p of msg.participants) updateTile(p.id);
+  });
+  c.on('participant_joined', (msg) => { if (mine()) updateTile(msg.participant.id); });
+  c.on('participant_left', (msg) => { if (mine()) removeTile(msg.participant); });
+  c.on('track_published', (msg) => {
+    if (!mine()) return;
+    updateTile(msg.participant);
+    placeMedia(msg.participant, msg.track.id);
+  });
+  c.on('track_unpublished', (msg) => {
+    if (!mine()) return;
+    dropMedia(msg.participant, msg.track);
+    updateTile(msg.participant);
+  });
+  c.on('track_muted', (msg) => { if (mine()) updateTile(msg.participant); });
+  c.on('track_unmuted', (msg) => { if (mine()) updateTile(msg.participant); });
+  c.on('remotetrack', (d) => {
+    if (!mine()) return;
+    dropMedia(d.participant, d.track);
+    remoteMedia.set(`${d.participant}\u0000${d.track}`, { mediaTrack: d.mediaTrack, kind: d.kind, element: null });
+    placeMedia(d.participant, d.track);
+  });
+  c.on('remotetrackended', (d) => { if (mine()) dropMedia(d.participant, d.track); });
+  c.on('connectionstatechange', ({ state }) => {
+    if (!mine()) return;
+    const text = {
+      new: 'Connecting…', connecting: 'Connecting media…', connected: 'Connected',
+      disconnected: 'Reconnecting…', failed: 'Media connection failed', closed: 'Closed',
+    };
+    ui.connState.dataset.state = state;
+    ui.connState.textContent = text[state] ?? state;
+  });
+  c.on('error', (msg) => console.warn(`confab: server error ${msg.code}: ${msg.message}`));
+  c.on('closed', (d) => {
+    if (!mine() || d.local || !d.joined) return;
+    endCall();
+    showNotice(closedText(d), 'error');
+  });
+}
+
+// ------------------------------------------------------------------ start
+
+ui.form.addEventListener('submit', onJoin);
+
+{
+  const params = new URLSearchParams(location.search);
+  let savedName = null;
+  try { savedName = localStorage.getItem('confab.name'); } catch { /* private mode */ }
+  ui.room.value = params.get('room') ?? '';
+  ui.name.value = params.get('name') ?? savedName ?? '';
+  (ui.room.value ? ui.name : ui.room).focus();
+}

@@ -1,0 +1,733 @@
+// @ts-check
+// confab client library: the signaling protocol of docs/protocol.md and the one
+// RTCPeerConnection it negotiates. No DOM code here: the UI lives in app.js.
+
+/** The protocol version this client speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** How often a `ping` is sent, in milliseconds (protocol.md: every 10 s). */
+const PING_INTERVAL_MS = 10_000;
+
+/** How long `join()` waits for the socket to open and `joined` to arrive. */
+const JOIN_TIMEOUT_MS = 10_000;
+
+/** How long `leave()` waits for the server to close the socket before closing it itself. */
+const LEAVE_GRACE_MS = 1_000;
+
+// ---------------------------------------------------------------------------
+// Value types
+
+/** @typedef {'audio' | 'video'} TrackKind */
+/** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio'} TrackSource */
+
+/**
+ * A published track as the other participants see it.
+ * @typedef {object} TrackInfo
+ * @property {string} id unique within its participant (the mid of the publisher's m-line)
+ * @property {TrackKind} kind
+ * @property {TrackSource} source
+ * @property {boolean} muted
+ */
+
+/**
+ * A participant of a room, with the tracks it publishes.
+ * @typedef {object} ParticipantInfo
+ * @property {string} id server-assigned, opaque
+ * @property {string} name display name
+ * @property {TrackInfo[]} tracks
+ */
+
+/**
+ * An ICE candidate, shaped like `RTCIceCandidateInit`.
+ * @typedef {object} IceCandidate
+ * @property {string} candidate the `candidate:...` value; empty marks the end of candidates
+ * @property {string | null} [sdpMid]
+ * @property {number | null} [sdpMLineIndex]
+ * @property {string | null} [usernameFragment]
+ */
+
+/**
+ * What a publisher says about one of its sending m-lines.
+ * @typedef {object} PublishedTrackMeta
+ * @property {TrackSource} [source]
+ * @property {boolean} [muted]
+ */
+
+/**
+ * Which remote track an m-line of a server offer carries.
+ * @typedef {object} TrackRef
+ * @property {string} participant the publisher's id
+ * @property {string} track the publisher's track id
+ */
+
+/** @typedef {'left' | 'disconnected' | 'media_failed'} LeaveReason */
+
+/**
+ * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
+ *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
+ *   | 'invalid_candidate' | 'unknown_track' | 'server_full' | 'media_failed' | 'too_slow'
+ *   | 'internal'} ErrorCode
+ */
+
+// ---------------------------------------------------------------------------
+// Messages from client to server
+
+/** @typedef {{type: 'join', room: string, name: string, protocol?: number}} JoinMessage */
+/** @typedef {{type: 'offer', sdp: string, tracks?: Record<string, PublishedTrackMeta>}} ClientOfferMessage */
+/** @typedef {{type: 'answer', id: number, sdp: string}} ClientAnswerMessage */
+/** @typedef {{type: 'candidate', candidate: IceCandidate | null}} CandidateMessage */
+/** @typedef {{type: 'mute', track: string, muted: boolean}} MuteMessage */
+/** @typedef {{type: 'leave'}} LeaveMessage */
+/** @typedef {{type: 'ping', id?: number}} PingMessage */
+
+/**
+ * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage | CandidateMessage
+ *   | MuteMessage | LeaveMessage | PingMessage} ClientMessage
+ */
+
+// ---------------------------------------------------------------------------
+// Messages from server to client
+
+/**
+ * @typedef {object} JoinedMessage
+ * @property {'joined'} type
+ * @property {number} protocol
+ * @property {string} room
+ * @property {ParticipantInfo} participant you
+ * @property {ParticipantInfo[]} participants the others present
+ * @property {RTCIceServer[]} iceServers
+ */
+/** @typedef {{type: 'participant_joined', participant: ParticipantInfo}} ParticipantJoinedMessage */
+/** @typedef {{type: 'participant_left', participant: string, reason: LeaveReason}} ParticipantLeftMessage */
+/** @typedef {{type: 'track_published', participant: string, track: TrackInfo}} TrackPublishedMessage */
+/** @typedef {{type: 'track_unpublished', participant: string, track: string}} TrackUnpublishedMessage */
+/** @typedef {{type: 'track_muted', participant: string, track: string}} TrackMutedMessage */
+/** @typedef {{type: 'track_unmuted', participant: string, track: string}} TrackUnmutedMessage */
+/** @typedef {{type: 'offer', id: number, sdp: string, tracks: Record<string, TrackRef>}} ServerOfferMessage */
+/** @typedef {{type: 'answer', sdp: string}} ServerAnswerMessage */
+/** @typedef {{type: 'pong', id?: number}} PongMessage */
+/** @typedef {{type: 'error', code: ErrorCode, message: string, request?: string}} ErrorMessage */
+
+/**
+ * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
+ *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
+ *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
+ *   | ErrorMessage} ServerMessage
+ */
+
+// ---------------------------------------------------------------------------
+// Events of ConfabClient (the `detail` of each CustomEvent, by event type)
+
+/**
+ * A remote track arrived (or an m-line was re-used for another remote track).
+ * @typedef {object} RemoteTrackDetail
+ * @property {string} participant the publisher's id
+ * @property {string} track the publisher's track id
+ * @property {TrackKind} kind
+ * @property {string} mid the m-line carrying it in our connection
+ * @property {MediaStreamTrack} mediaTrack the track to play
+ */
+
+/**
+ * A remote track stopped being carried by our connection.
+ * @typedef {object} RemoteTrackEndedDetail
+ * @property {string} participant
+ * @property {string} track
+ * @property {string} mid
+ */
+
+/**
+ * @typedef {object} ConnectionStateDetail
+ * @property {RTCPeerConnectionState} state
+ * @property {RTCIceConnectionState} iceState
+ */
+
+/**
+ * The socket closed; the session is over.
+ * @typedef {object} ClosedDetail
+ * @property {number} code WebSocket close code (1006 when the connection was lost)
+ * @property {string} reason close reason, often empty
+ * @property {ErrorCode | null} error code of the last `error` received just before the close
+ *   (e.g. `media_failed` with close code 4002), or null
+ * @property {boolean} joined whether the session had been joined
+ * @property {boolean} local whether this client closed it (`leave()` or `close()`)
+ */
+
+/**
+ * @typedef {object} ConfabEventMap
+ * @property {JoinedMessage} joined
+ * @property {ParticipantJoinedMessage} participant_joined
+ * @property {ParticipantLeftMessage} participant_left
+ * @property {TrackPublishedMessage} track_published
+ * @property {TrackUnpublishedMessage} track_unpublished
+ * @property {TrackMutedMessage} track_muted
+ * @property {TrackUnmutedMessage} track_unmuted
+ * @property {ErrorMessage} error
+ * @property {RemoteTrackDetail} remotetrack
+ * @property {RemoteTrackEndedDetail} remotetrackended
+ * @property {ConnectionStateDetail} connectionstatechange
+ * @property {ClosedDetail} closed
+ * @property {ServerMessage} message every message from the server, before it is handled
+ */
+
+/**
+ * Why `join()` failed. `code` is a protocol error code, or `unreachable` (the socket did not
+ * open or closed before `joined`), `timeout` (no `joined` in time) or `closed` (closed locally).
+ */
+export class ConfabError extends Error {
+  /**
+   * @param {ErrorCode | 'unreachable' | 'timeout' | 'closed'} code
+   * @param {string} message
+   * @param {number} [closeCode] the WebSocket close code, when the socket closed
+   */
+  constructor(code, message, closeCode) {
+    super(message);
+    this.name = 'ConfabError';
+    this.code = code;
+    this.closeCode = closeCode;
+  }
+}
+
+/**
+ * A local track this client publishes.
+ * @typedef {object} LocalTrack
+ * @property {MediaStreamTrack} track
+ * @property {RTCRtpTransceiver} transceiver
+ * @property {TrackSource} source
+ * @property {boolean} muted
+ */
+
+/**
+ * One confab session: a WebSocket to the server and one RTCPeerConnection.
+ *
+ * Usage: `const c = new ConfabClient(url); c.on('remotetrack', d => ...);
+ * await c.join(room, name, stream);` ... `c.setMuted('audio', true)` ... `c.leave()`.
+ *
+ * Negotiation follows protocol.md: perfect negotiation with this client impolite. Local
+ * track changes make an offer; a server offer that collides with ours is ignored (the
+ * server, polite, rolls back and offers again after answering ours).
+ */
+export class ConfabClient extends EventTarget {
+  /** @type {WebSocket | null} */
+  #ws = null;
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  #pingTimer;
+  #pingId = 0;
+  /** ping id -> time sent (performance.now()). @type {Map<number, number>} */
+  #pingSent = new Map();
+  /** Serializes handling of server messages, so each sees the state the previous left. */
+  #queue = Promise.resolve();
+  #makingOffer = false;
+  /** @type {ErrorCode | null} */
+  #lastError = null;
+  #closed = false;
+  #localClose = false;
+  /** mid -> "participant\u0000track" of the remote track last announced on that mid. */
+  /** @type {Map<string, string>} */
+  #delivered = new Map();
+  /** Local tracks waiting for the peer connection to exist. @type {{track: MediaStreamTrack, stream: MediaStream, source?: TrackSource, muted?: boolean}[]} */
+  #pendingPublish = [];
+
+  /**
+   * @param {string | URL} url the WebSocket URL, e.g. `ws://host:7880/ws`
+   */
+  constructor(url) {
+    super();
+    this.url = String(url);
+    /** @type {RTCPeerConnection | null} the media connection, once joined */
+    this.pc = null;
+    /** @type {Map<string, TrackRef>} mid -> remote track, from the last applied server offer */
+    this.mids = new Map();
+    /** @type {string | null} our participant id, once joined */
+    this.participantId = null;
+    /** @type {string | null} */
+    this.room = null;
+    /** @type {Map<string, ParticipantInfo>} the other participants, kept up to date */
+    this.participants = new Map();
+    /** @type {LocalTrack[]} */
+    this.localTracks = [];
+    /** @type {'new' | 'connecting' | 'joined' | 'closed'} */
+    this.state = 'new';
+    /** Round-trip time of the last ping, in milliseconds, or null. @type {number | null} */
+    this.rttMs = null;
+  }
+
+  /**
+   * Listen to one event, with its detail typed. Returns a function that removes the listener.
+   * @template {keyof ConfabEventMap} K
+   * @param {K} type
+   * @param {(detail: ConfabEventMap[K]) => void} handler
+   * @returns {() => void}
+   */
+  on(type, handler) {
+    /** @param {Event} ev */
+    const listener = (ev) => handler(/** @type {CustomEvent<ConfabEventMap[K]>} */ (ev).detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  /**
+   * @template {keyof ConfabEventMap} K
+   * @param {K} type
+   * @param {ConfabEventMap[K]} detail
+   */
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /**
+   * Open the socket, join `room` as `name` and publish the tracks of `stream` (if any).
+   * Resolves with the `joined` message; rejects with a ConfabError.
+   * @param {string} room
+   * @param {string} name
+   * @param {MediaStream | null} [stream] local camera/microphone; null or empty: receive only
+   * @returns {Promise<JoinedMessage>}
+   */
+  join(room, name, stream = null) {
+    if (this.state !== 'new') {
+      return Promise.reject(new ConfabError('already_joined', 'this client has already joined'));
+    }
+    this.state = 'connecting';
+    if (stream) {
+      for (const track of stream.getTracks()) this.#pendingPublish.push({ track, stream });
+    }
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      /** @param {ConfabError} err */
+      const fail = (err) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        reject(err);
+        this.#shutdown(err.closeCode ?? 1000, err.message, false);
+      };
+      const timer = setTimeout(() => {
+        fail(new ConfabError('timeout', 'the server did not answer in time'));
+      }, JOIN_TIMEOUT_MS);
+      const offJoined = this.on('joined', (msg) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        resolve(msg);
+      });
+      const offError = this.on('error', (msg) => {
+        if (msg.request === 'join' || this.state === 'connecting') {
+          fail(new ConfabError(msg.code, msg.message));
+        }
+      });
+      const offClosed = this.on('closed', (d) => {
+        if (d.local) fail(new ConfabError('closed', 'closed before joining', d.code));
+        else fail(new ConfabError('unreachable', 'the server is unreachable', d.code));
+      });
+      const cleanup = () => {
+        clearTimeout(timer);
+        offJoined();
+        offError();
+        offClosed();
+      };
+
+      let ws;
+      try {
+        ws = new WebSocket(this.url);
+      } catch (e) {
+        fail(new ConfabError('unreachable', `cannot open ${this.url}: ${e}`));
+        return;
+      }
+      this.#ws = ws;
+      ws.onopen = () => {
+        this.#send({ type: 'join', room, name, protocol: PROTOCOL_VERSION });
+        this.#pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
+      };
+      ws.onmessage = (ev) => this.#onMessage(ev.data);
+      ws.onclose = (ev) => this.#onSocketClose(ev.code, ev.reason);
+      // onerror is always followed by onclose, which does the work.
+      ws.onerror = () => {};
+    });
+  }
+
+  /**
+   * Publish one more local track (e.g. a screen share) on its own sendonly transceiver.
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} stream
+   * @param {{source?: TrackSource, muted?: boolean}} [options]
+   */
+  publish(track, stream, options = {}) {
+    if (!this.pc) {
+      this.#pendingPublish.push({ track, stream, ...options });
+      return;
+    }
+    const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    const muted = options.muted ?? !track.enabled;
+    track.enabled = !muted;
+    this.localTracks.push({
+      track,
+      transceiver,
+      source: options.source ?? (track.kind === 'audio' ? 'microphone' : 'camera'),
+      muted,
+    });
+    // negotiationneeded fires and makes the offer.
+  }
+
+  /**
+   * Mute or unmute local tracks: `what` is a kind (`audio`/`video`), a track source
+   * (`camera`...), a track id (mid) or a MediaStreamTrack id. Sets `track.enabled` and tells
+   * the server. Returns the number of tracks changed.
+   * @param {string} what
+   * @param {boolean} muted
+   * @returns {number}
+   */
+  setMuted(what, muted) {
+    let n = 0;
+    for (const lt of this.localTracks) {
+      const mid = lt.transceiver.mid;
+      if (lt.track.kind !== what && lt.source !== what && mid !== what && lt.track.id !== what) {
+        continue;
+      }
+      n++;
+      lt.track.enabled = !muted;
+      if (lt.muted === muted) continue;
+      lt.muted = muted;
+      // Before its first offer a track has no mid: the offer's `tracks` carries the state.
+      if (mid !== null) this.#send({ type: 'mute', track: mid, muted });
+    }
+    return n;
+  }
+
+  /**
+   * Whether local tracks matching `what` (as in setMuted) are muted; null if there are none.
+   * @param {string} what
+   * @returns {boolean | null}
+   */
+  isMuted(what) {
+    const lt = this.localTracks.find(
+      (t) => t.track.kind === what || t.source === what || t.transceiver.mid === what,
+    );
+    return lt ? lt.muted : null;
+  }
+
+  /** Send a `ping` now (one is sent every 10 s anyway). */
+  ping() {
+    const id = ++this.#pingId;
+    if (this.#pingSent.size > 16) this.#pingSent.clear();
+    this.#pingSent.set(id, performance.now());
+    this.#send({ type: 'ping', id });
+  }
+
+  /**
+   * Leave the room: sends `leave`, closes the media connection at once and the socket when
+   * the server has closed it (or after a short grace period).
+   */
+  leave() {
+    if (this.#closed) return;
+    this.#localClose = true;
+    this.#send({ type: 'leave' });
+    this.#closePeer();
+    const ws = this.#ws;
+    setTimeout(() => {
+      if (!this.#closed) this.#shutdown(1000, 'left', true);
+      ws?.close(1000);
+    }, LEAVE_GRACE_MS);
+  }
+
+  /** Close everything now, without saying `leave` (the server sees a closed socket). */
+  close() {
+    this.#localClose = true;
+    this.#shutdown(1000, 'closed', true);
+  }
+
+  // -------------------------------------------------------------------------
+
+  /** @param {ClientMessage} msg */
+  #send(msg) {
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  /** @param {unknown} data */
+  #onMessage(data) {
+    if (typeof data !== 'string') return;
+    /** @type {ServerMessage} */
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') return;
+    // Known at once, so that a close right behind an error reports it.
+    if (msg.type === 'error') this.#lastError = msg.code;
+    this.#queue = this.#queue
+      .then(() => this.#handle(msg))
+      .catch((e) => {
+        console.warn('confab: handling', msg.type, 'failed:', e);
+      });
+  }
+
+  /**
+   * The socket closed: finish handling the messages that came before, then shut down (at
+   * once if that takes too long).
+   * @param {number} code
+   * @param {string} reason
+   */
+  #onSocketClose(code, reason) {
+    const timer = setTimeout(() => this.#shutdown(code, reason, false), 1_000);
+    this.#queue = this.#queue.then(() => {
+      clearTimeout(timer);
+      this.#shutdown(code, reason, false);
+    });
+  }
+
+  /** @param {ServerMessage} msg */
+  async #handle(msg) {
+    if (this.#closed) return;
+    this.#emit('message', msg);
+    switch (msg.type) {
+      case 'joined':
+        this.#onJoined(msg);
+        break;
+      case 'participant_joined':
+        this.participants.set(msg.participant.id, msg.participant);
+        this.#emit('participant_joined', msg);
+        break;
+      case 'participant_left':
+        this.participants.delete(msg.participant);
+        this.#emit('participant_left', msg);
+        break;
+      case 'track_published': {
+        const p = this.participants.get(msg.participant);
+        if (p) {
+          p.tracks = p.tracks.filter((t) => t.id !== msg.track.id);
+          p.tracks.push(msg.track);
+        }
+        this.#emit('track_published', msg);
+        break;
+      }
+      case 'track_unpublished': {
+        const p = this.participants.get(msg.participant);
+        if (p) p.tracks = p.tracks.filter((t) => t.id !== msg.track);
+        this.#emit('track_unpublished', msg);
+        break;
+      }
+      case 'track_muted':
+      case 'track_unmuted': {
+        const t = this.participants.get(msg.participant)?.tracks.find((t) => t.id === msg.track);
+        if (t) t.muted = msg.type === 'track_muted';
+        if (msg.type === 'track_muted') this.#emit('track_muted', msg);
+        else this.#emit('track_unmuted', msg);
+        break;
+      }
+      case 'offer':
+        await this.#onServerOffer(msg);
+        break;
+      case 'answer':
+        await this.#onServerAnswer(msg);
+        break;
+      case 'candidate':
+        await this.#onServerCandidate(msg);
+        break;
+      case 'pong': {
+        const sent = msg.id === undefined ? undefined : this.#pingSent.get(msg.id);
+        if (sent !== undefined && msg.id !== undefined) {
+          this.rttMs = performance.now() - sent;
+          this.#pingSent.delete(msg.id);
+        }
+        break;
+      }
+      case 'error':
+        this.#lastError = msg.code;
+        this.#emit('error', msg);
+        break;
+      default:
+        // A message type of a later protocol version: ignore it.
+        break;
+    }
+  }
+
+  /** @param {JoinedMessage} msg */
+  #onJoined(msg) {
+    this.state = 'joined';
+    this.participantId = msg.participant.id;
+    this.room = msg.room;
+    this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+    const pc = new RTCPeerConnection({
+      iceServers: Array.isArray(msg.iceServers) ? msg.iceServers : [],
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+    });
+    this.pc = pc;
+    pc.onnegotiationneeded = () => this.#makeOffer();
+    pc.onicecandidate = ({ candidate }) => {
+      this.#send({
+        type: 'candidate',
+        candidate: candidate
+          ? {
+              candidate: candidate.candidate,
+              sdpMid: candidate.sdpMid,
+              sdpMLineIndex: candidate.sdpMLineIndex,
+              usernameFragment: candidate.usernameFragment,
+            }
+          : null,
+      });
+    };
+    pc.ontrack = (ev) => this.#announceRemote(ev.transceiver, ev.track);
+    pc.onconnectionstatechange = () => {
+      this.#emit('connectionstatechange', {
+        state: pc.connectionState,
+        iceState: pc.iceConnectionState,
+      });
+    };
+    // Emitted before publishing so that listeners see the roster before any media event.
+    this.#emit('joined', msg);
+    const pending = this.#pendingPublish;
+    this.#pendingPublish = [];
+    for (const p of pending) this.publish(p.track, p.stream, p);
+  }
+
+  /** Perfect negotiation, impolite side: make an offer for our local changes. */
+  async #makeOffer() {
+    const pc = this.pc;
+    if (!pc || this.#closed) return;
+    try {
+      this.#makingOffer = true;
+      await pc.setLocalDescription();
+      const sdp = pc.localDescription?.sdp;
+      if (!sdp || pc.localDescription?.type !== 'offer') return;
+      /** @type {Record<string, PublishedTrackMeta>} */
+      const tracks = {};
+      for (const lt of this.localTracks) {
+        const mid = lt.transceiver.mid;
+        if (mid !== null && lt.transceiver.direction !== 'stopped') {
+          tracks[mid] = { source: lt.source, muted: lt.muted };
+        }
+      }
+      this.#send({ type: 'offer', sdp, tracks });
+    } catch (e) {
+      console.warn('confab: making an offer failed:', e);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  /** @param {ServerOfferMessage} msg */
+  async #onServerOffer(msg) {
+    const pc = this.pc;
+    if (!pc) return;
+    // We are impolite: on a collision our offer wins and the server offers again later.
+    if (this.#makingOffer || pc.signalingState !== 'stable') return;
+    this.mids = new Map(Object.entries(msg.tracks ?? {}));
+    await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+    await pc.setLocalDescription();
+    const local = pc.localDescription;
+    if (local && local.type === 'answer') this.#send({ type: 'answer', id: msg.id, sdp: local.sdp });
+    this.#syncRemoteTracks();
+  }
+
+  /** @param {ServerAnswerMessage} msg */
+  async #onServerAnswer(msg) {
+    const pc = this.pc;
+    if (!pc || pc.signalingState !== 'have-local-offer') return;
+    await pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+  }
+
+  /** @param {CandidateMessage} msg */
+  async #onServerCandidate(msg) {
+    const pc = this.pc;
+    if (!pc) return;
+    try {
+      if (msg.candidate && msg.candidate.candidate) await pc.addIceCandidate(msg.candidate);
+    } catch (e) {
+      // A candidate of an offer we ignored, or of a stopped m-line: harmless.
+      console.debug('confab: ignoring server candidate:', e);
+    }
+  }
+
+  /**
+   * Announce the remote track on `transceiver` if the mid map says what it is and it has not
+   * been announced for that yet.
+   * @param {RTCRtpTransceiver} transceiver
+   * @param {MediaStreamTrack} mediaTrack
+   */
+  #announceRemote(transceiver, mediaTrack) {
+    const mid = transceiver.mid;
+    if (mid === null) return;
+    const ref = this.mids.get(mid);
+    if (!ref) return;
+    const key = `${ref.participant}\u0000${ref.track}`;
+    if (this.#delivered.get(mid) === key) return;
+    const previous = this.#delivered.get(mid);
+    if (previous !== undefined) this.#endRemote(mid, previous);
+    this.#delivered.set(mid, key);
+    this.#emit('remotetrack', {
+      participant: ref.participant,
+      track: ref.track,
+      kind: mediaTrack.kind === 'audio' ? 'audio' : 'video',
+      mid,
+      mediaTrack,
+    });
+  }
+
+  /**
+   * @param {string} mid
+   * @param {string} key
+   */
+  #endRemote(mid, key) {
+    this.#delivered.delete(mid);
+    const [participant, track] = key.split('\u0000');
+    this.#emit('remotetrackended', { participant, track, mid });
+  }
+
+  /**
+   * After applying a server offer: announce m-lines re-used for another track (ontrack does
+   * not fire again for those) and end the ones that no longer carry remote media.
+   */
+  #syncRemoteTracks() {
+    const pc = this.pc;
+    if (!pc) return;
+    for (const [mid, key] of [...this.#delivered]) {
+      if (!this.mids.has(mid)) this.#endRemote(mid, key);
+    }
+    for (const t of pc.getTransceivers()) {
+      if (t.mid === null || t.direction === 'stopped' || !this.mids.has(t.mid)) continue;
+      if (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv') continue;
+      this.#announceRemote(t, t.receiver.track);
+    }
+  }
+
+  #closePeer() {
+    if (this.pc) {
+      this.pc.onnegotiationneeded = null;
+      this.pc.onicecandidate = null;
+      this.pc.ontrack = null;
+      this.pc.onconnectionstatechange = null;
+      this.pc.close();
+    }
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   * @param {boolean} closeSocket
+   */
+  #shutdown(code, reason, closeSocket) {
+    if (this.#closed) return;
+    this.#closed = true;
+    const joined = this.state === 'joined';
+    this.state = 'closed';
+    clearInterval(this.#pingTimer);
+    this.#closePeer();
+    const ws = this.#ws;
+    if (ws) {
+      ws.onopen = null;
+      ws.onmessage = null;
+      ws.onclose = null;
+      if (closeSocket || ws.readyState === WebSocket.CONNECTING) {
+        try {
+          ws.close(1000);
+        } catch {
+          // already closing
+        }
+      }
+    }
+    this.#emit('closed', { code, reason, error: this.#lastError, joined, local: this.#localClose });
+  }
+}
