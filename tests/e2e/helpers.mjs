@@ -1,0 +1,288 @@
+// Shared helpers of the end-to-end suite: start the confab binary, drive Debian's chromium
+// with playwright-core, read WebRTC stats out of the page.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+import { chromium } from 'playwright-core';
+
+export { sleep };
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const artifactsDir = path.join(repoRoot, 'tests', 'e2e', 'artifacts');
+
+/** Flags from shared/WEBRTC-NOTES.md, plus no throttling of pages in the background. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--allow-loopback-in-peer-connection',
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+const URL_RE = /http:\/\/127\.0\.0\.1:\d+\//;
+
+/**
+ * Start the server binary (env CONFAB_BIN, default target/debug/confab) on ephemeral ports and
+ * wait for the line announcing its page URL. Its output goes to artifacts/<label>.log.
+ * @param {string} label
+ * @param {{timeoutMs?: number}} [opts]
+ */
+export async function startServer(label, { timeoutMs = 20_000 } = {}) {
+  const bin = process.env.CONFAB_BIN || path.join(repoRoot, 'target', 'debug', 'confab');
+  if (!fs.existsSync(bin)) {
+    throw new Error(`no confab binary at ${bin}: build it (cargo build) or set CONFAB_BIN`);
+  }
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  const logPath = path.join(artifactsDir, `${label}.log`);
+  const log = fs.createWriteStream(logPath);
+  const child = spawn(bin, ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { RUST_LOG: 'info', ...process.env },
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let tail = '';
+  const url = await new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      reject(new Error(`${bin} printed no http://127.0.0.1:PORT/ line in ${timeoutMs} ms; output:\n${tail}`));
+    }, timeoutMs);
+    /** @param {Buffer} chunk */
+    const onData = (chunk) => {
+      const text = chunk.toString();
+      log.write(text);
+      tail = (tail + text).slice(-4000);
+      buffered += text;
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = URL_RE.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[0]);
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk) => {
+      log.write(chunk);
+      tail = (tail + chunk.toString()).slice(-4000);
+    });
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${bin} exited (code ${code}, signal ${signal}) before printing its URL; output:\n${tail}`));
+    });
+  });
+  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  process.once('exit', kill);
+  return {
+    /** the page URL, e.g. http://127.0.0.1:41234/ */
+    url,
+    /** the signaling WebSocket URL */
+    wsUrl: url.replace(/^http/, 'ws') + 'ws',
+    child,
+    logPath,
+    /** SIGTERM, then SIGKILL after 3 s. */
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(kill, 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      log.end();
+    },
+    /** Kill it at once, as a crash would. */
+    async kill() {
+      kill();
+      await exited;
+    },
+  };
+}
+
+/** Launch Debian's chromium (never a downloaded browser). */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30_000,
+  });
+}
+
+/**
+ * Poll `fn` until it returns a truthy value; fail with `what` after `timeout` ms.
+ * @template T
+ * @param {string} what
+ * @param {() => Promise<T> | T} fn
+ * @param {{timeout?: number, interval?: number}} [opts]
+ * @returns {Promise<T>}
+ */
+export async function until(what, fn, { timeout = 15_000, interval = 200 } = {}) {
+  const t0 = Date.now();
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() - t0 > timeout) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last value: ${inspect(last, { depth: 4 })}`);
+    }
+    await sleep(interval);
+  }
+}
+
+/**
+ * One person in a browser context of their own, with the meeting page loaded.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} baseUrl
+ * @param {{room: string, name: string, initScript?: Function}} opts
+ */
+export async function openParticipant(browser, baseUrl, { room, name, initScript }) {
+  const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  /** @type {string[]} */
+  const consoleErrors = [];
+  /** @type {string[]} */
+  const pageErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(`${baseUrl}?${new URLSearchParams({ room, name })}`);
+  const p = {
+    name,
+    room,
+    page,
+    context,
+    consoleErrors,
+    pageErrors,
+    /** @type {string | null} */
+    id: null,
+    /** Date.now() of the last Join click. */
+    clickedAt: 0,
+    /** Click the button whose text is exactly "Join"; returns the time of the click. */
+    async clickJoin() {
+      p.clickedAt = Date.now();
+      await page.getByRole('button', { name: 'Join', exact: true }).click();
+      return p.clickedAt;
+    },
+    /** Wait for the call view and learn our participant id. */
+    async waitJoined(timeout = 10_000) {
+      await page.locator('#call').waitFor({ state: 'visible', timeout });
+      p.id = await page.evaluate(() => window.confab.client?.participantId ?? null);
+      if (!p.id) throw new Error(`${name}: joined without a participant id`);
+      return p.id;
+    },
+    /** Inbound media by publishing participant id, from getStats and the client's mid map. */
+    stats() {
+      return inboundByParticipant(page);
+    },
+    async close() {
+      await context.close().catch(() => {});
+    },
+  };
+  return p;
+}
+
+/**
+ * @typedef {object} Inbound
+ * @property {{framesDecoded: number, mid: string, frameWidth?: number} | null} video
+ * @property {{packetsReceived: number, totalAudioEnergy: number, mid: string} | null} audio
+ */
+
+/**
+ * getStats `inbound-rtp` entries of the page's ConfabClient, keyed by the id of the
+ * participant whose track they carry (through the mid map of the last server offer).
+ * @param {import('playwright-core').Page} page
+ * @returns {Promise<Record<string, Inbound>>}
+ */
+export function inboundByParticipant(page) {
+  return page.evaluate(async () => {
+    const c = window.confab?.client;
+    /** @type {Record<string, any>} */
+    const out = {};
+    if (!c || !c.pc || c.pc.connectionState === 'closed') return out;
+    const transceivers = c.pc.getTransceivers();
+    const report = await c.pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      let mid = s.mid;
+      if (mid === undefined) {
+        mid = transceivers.find((t) => t.receiver.track.id === s.trackIdentifier)?.mid ?? undefined;
+      }
+      const ref = mid === undefined ? undefined : c.mids.get(mid);
+      if (!ref) return;
+      const o = (out[ref.participant] ??= { video: null, audio: null });
+      if (s.kind === 'video') {
+        const v = { framesDecoded: s.framesDecoded ?? 0, mid, frameWidth: s.frameWidth };
+        if (!o.video || v.framesDecoded > o.video.framesDecoded) o.video = v;
+      } else if (s.kind === 'audio') {
+        const a = { packetsReceived: s.packetsReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0, mid };
+        if (!o.audio || a.packetsReceived > o.audio.packetsReceived) o.audio = a;
+      }
+    });
+    return out;
+  });
+}
+
+/**
+ * Wait until `p` decodes video from every one of `others` (participant ids); returns the ms
+ * from `p`'s last Join click to the first remote frame and to frames from all of them.
+ * @param {Awaited<ReturnType<typeof openParticipant>>} p
+ * @param {string[]} others
+ * @param {number} [timeout]
+ */
+export async function waitForVideoFrom(p, others, timeout = 20_000) {
+  let first = null;
+  await until(`${p.name} to decode video from ${others.join(', ')}`, async () => {
+    const s = await p.stats();
+    const decoding = others.filter((o) => (s[o]?.video?.framesDecoded ?? 0) > 0);
+    if (decoding.length > 0 && first === null) first = Date.now() - p.clickedAt;
+    return decoding.length === others.length ? s : null;
+  }, { timeout, interval: 50 });
+  const all = Date.now() - p.clickedAt;
+  return { first: first ?? all, all };
+}
+
+/**
+ * Assert that, over `ms`, `p` keeps decoding video from each of `others` and, when `audio`,
+ * keeps receiving their audio with energy in it (the fake microphone beeps).
+ * Returns the deltas seen.
+ * @param {Awaited<ReturnType<typeof openParticipant>>} p
+ * @param {string[]} others
+ * @param {{audio?: boolean, video?: boolean, ms?: number}} [opts]
+ */
+export async function mediaFlowing(p, others, { audio = true, video = true, ms = 1500 } = {}) {
+  const a = await p.stats();
+  await sleep(ms);
+  const b = await p.stats();
+  /** @type {Record<string, {frames: number, packets: number, energy: number}>} */
+  const deltas = {};
+  const problems = [];
+  for (const o of others) {
+    const frames = (b[o]?.video?.framesDecoded ?? 0) - (a[o]?.video?.framesDecoded ?? 0);
+    const packets = (b[o]?.audio?.packetsReceived ?? 0) - (a[o]?.audio?.packetsReceived ?? 0);
+    const energy = b[o]?.audio?.totalAudioEnergy ?? 0;
+    deltas[o] = { frames, packets, energy };
+    if (video && !(frames > 0)) problems.push(`no new video frames from ${o}`);
+    if (audio && !(packets > 0)) problems.push(`no new audio packets from ${o}`);
+    if (audio && !(energy > 0)) problems.push(`no audio energy from ${o}`);
+  }
+  return { ok: problems.length === 0, problems, deltas };
+}
