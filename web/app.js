@@ -476,7 +476,8 @@ function closedText(d) {
   }
   if (d.code === 1001) return 'The server is shutting down. You have left the call.';
   if (d.code === 4001) return 'Connection lost: the server stopped hearing from this page.';
-  return `Connection to the server was lost (code ${d.code}).`;
+  const code = d.code === 1006 ? '' : ` (code ${d.code})`;
+  return `Connection to the server was lost${code}. Join again when it is back.`;
 }
 
 /** @param {SubmitEvent} ev */

@@ -614,8 +614,15 @@ export class ConfabClient extends EventTarget {
     if (!pc) return;
     // We are impolite: on a collision our offer wins and the server offers again later.
     if (this.#makingOffer || pc.signalingState !== 'stable') return;
+    // Set before applying it: ontrack fires during setRemoteDescription and looks mids up.
+    const previous = this.mids;
     this.mids = new Map(Object.entries(msg.tracks ?? {}));
-    await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+    } catch (e) {
+      this.mids = previous;
+      throw e;
+    }
     await pc.setLocalDescription();
     const local = pc.localDescription;
     if (local && local.type === 'answer') this.#send({ type: 'answer', id: msg.id, sdp: local.sdp });
