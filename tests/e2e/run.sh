@@ -31,4 +31,4 @@ exec timeout --kill-after=10 "${CONFAB_E2E_TIMEOUT:-480}" \
     ip link set lo up
     cd tests/e2e
     if [ "$#" -eq 0 ]; then set -- *.test.mjs; fi
-    exec node --test --test-concurrency=1 --test-timeout=180000 "$@"' bash "$@"
+    exec node --test --test-reporter=spec --test-concurrency=1 --test-timeout=180000 "$@"' bash "$@"
