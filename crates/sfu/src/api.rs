@@ -1,0 +1,282 @@
+//! The values that go in and out of the SFU core: commands from signaling, events back to it,
+//! datagrams to transmit, counters.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A participant's id, chosen by the caller (the signaling edge) and unique within the core.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantId(Arc<str>);
+
+impl ParticipantId {
+    /// Wrap an id string.
+    pub fn new(id: impl Into<Arc<str>>) -> Self {
+        ParticipantId(id.into())
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ParticipantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Sound.
+    Audio,
+    /// Pictures.
+    Video,
+}
+
+/// Where a published track comes from, as its publisher declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A camera.
+    Camera,
+    /// A microphone.
+    Microphone,
+    /// A shared screen.
+    Screen,
+    /// The sound of a shared screen.
+    ScreenAudio,
+}
+
+/// What a publisher declares about one of its sending m-lines (by mid) along with its offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackMeta {
+    /// Where it comes from; by kind when `None`.
+    pub source: Option<Source>,
+    /// Initial mute state.
+    pub muted: bool,
+}
+
+/// A published track as the room sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInfo {
+    /// Unique within its participant (the mid of the publisher's m-line).
+    pub id: String,
+    /// Audio or video.
+    pub kind: Kind,
+    /// Camera, microphone...
+    pub source: Source,
+    /// Muted by its publisher.
+    pub muted: bool,
+}
+
+/// A participant as the room sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// Its id.
+    pub id: ParticipantId,
+    /// Its display name.
+    pub name: String,
+    /// Its published tracks.
+    pub tracks: Vec<TrackInfo>,
+}
+
+/// Why a participant left its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It asked to.
+    Left,
+    /// Its signaling connection closed or went quiet.
+    Disconnected,
+    /// Its media connection failed (ICE never connected, or stopped).
+    MediaFailed,
+    /// The SFU hit a fault handling it (a bug); it was removed to protect the others.
+    Internal,
+}
+
+/// Input from signaling, for one participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Enter `room` (created if absent) as `name`.
+    Join {
+        /// The new participant's id; must be unused.
+        participant: ParticipantId,
+        /// Room id (validated by the caller).
+        room: String,
+        /// Display name (validated by the caller).
+        name: String,
+    },
+    /// An SDP offer from the participant, with metadata of its sending m-lines by mid.
+    Offer {
+        /// Who.
+        participant: ParticipantId,
+        /// The SDP.
+        sdp: String,
+        /// Metadata by mid.
+        tracks: Vec<(String, TrackMeta)>,
+    },
+    /// The participant's answer to the SFU's offer `id`.
+    Answer {
+        /// Who.
+        participant: ParticipantId,
+        /// The offer answered.
+        id: u64,
+        /// The SDP.
+        sdp: String,
+    },
+    /// A trickled remote ICE candidate (`candidate:...` attribute value).
+    Candidate {
+        /// Who.
+        participant: ParticipantId,
+        /// The candidate line.
+        candidate: String,
+    },
+    /// Mute or unmute one of the participant's published tracks.
+    Mute {
+        /// Who.
+        participant: ParticipantId,
+        /// Its track id.
+        track: String,
+        /// New state.
+        muted: bool,
+    },
+    /// Remove the participant.
+    Leave {
+        /// Who.
+        participant: ParticipantId,
+        /// Why.
+        reason: LeaveReason,
+    },
+}
+
+/// Output of the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A message for one participant's signaling connection.
+    Signal {
+        /// The recipient.
+        to: ParticipantId,
+        /// The message.
+        signal: Signal,
+    },
+    /// The core removed a participant by itself (its media failed, or a fault); its room has
+    /// been told. The signaling edge should tell the participant why and close its connection.
+    Removed {
+        /// Who.
+        participant: ParticipantId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// The last participant left a room, which no longer exists.
+    RoomClosed {
+        /// The room id.
+        room: String,
+    },
+}
+
+/// A message for one participant, which the signaling edge puts on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    /// The recipient is in `room`.
+    Joined {
+        /// The room.
+        room: String,
+        /// The recipient.
+        you: ParticipantInfo,
+        /// The others present.
+        others: Vec<ParticipantInfo>,
+    },
+    /// Someone entered the room.
+    ParticipantJoined(ParticipantInfo),
+    /// Someone left the room.
+    ParticipantLeft {
+        /// Who.
+        participant: ParticipantId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// Someone published a track.
+    TrackPublished {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track.
+        track: TrackInfo,
+    },
+    /// Someone stopped publishing a track.
+    TrackUnpublished {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track id.
+        track: String,
+    },
+    /// Someone muted or unmuted a track.
+    TrackMuted {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track id.
+        track: String,
+        /// New state.
+        muted: bool,
+    },
+    /// An offer from the SFU.
+    Offer {
+        /// Increases per offer; the answer must echo it.
+        id: u64,
+        /// The SDP.
+        sdp: String,
+        /// Each m-line carrying remote media: (mid, publisher, publisher's track id).
+        tracks: Vec<(String, ParticipantId, String)>,
+    },
+    /// The SFU's answer to the recipient's offer.
+    Answer {
+        /// The SDP.
+        sdp: String,
+    },
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local address to send from (one of the configured candidate addresses).
+    pub source: SocketAddr,
+    /// Where to.
+    pub destination: SocketAddr,
+    /// The datagram.
+    pub contents: Vec<u8>,
+}
+
+/// Counters of what the core has done since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to the core.
+    pub datagrams_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Datagrams dropped because they belong to no participant.
+    pub datagrams_unrouted: u64,
+    /// Datagrams dropped because they are neither STUN, DTLS, RTP nor RTCP.
+    pub datagrams_malformed: u64,
+    /// RTP packets received from publishers (after decryption and de-duplication).
+    pub rtp_in: u64,
+    /// RTP packets written to subscribers.
+    pub rtp_forwarded: u64,
+    /// Payload bytes of those.
+    pub rtp_forwarded_bytes: u64,
+    /// Datagrams handed out to transmit.
+    pub datagrams_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: u64,
+    /// Participants present now.
+    pub participants: u64,
+    /// Rooms open now.
+    pub rooms: u64,
+}

@@ -1,0 +1,59 @@
+//! Configuration of the SFU core.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use str0m::RtcConfig;
+use str0m::config::DtlsCert;
+
+use crate::error::Error;
+
+/// How the core is set up. `candidates` is the only field without a useful default.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The addresses advertised as ICE host candidates (UDP). Datagrams handed to the core must
+    /// carry one of these as their destination.
+    pub candidates: Vec<SocketAddr>,
+    /// A participant whose media has not connected this long after its first completed
+    /// offer/answer exchange is removed.
+    pub ice_connect_timeout: Duration,
+    /// A participant whose ICE has been disconnected this long is removed (str0m declares a
+    /// disconnect after 15 s without consent checks).
+    pub ice_disconnect_grace: Duration,
+    /// Keyframe requests to one publisher's track are sent at most this often.
+    pub keyframe_request_interval: Duration,
+}
+
+impl SfuConfig {
+    /// A configuration advertising `candidates`, with default timeouts.
+    pub fn new(candidates: Vec<SocketAddr>) -> Self {
+        SfuConfig {
+            candidates,
+            ice_connect_timeout: Duration::from_secs(30),
+            ice_disconnect_grace: Duration::from_secs(5),
+            keyframe_request_interval: Duration::from_millis(250),
+        }
+    }
+
+    /// The str0m configuration every participant's `Rtc` is built from: ICE-lite (the SFU has
+    /// reachable addresses and answers checks only), RTP mode (packets are forwarded, not
+    /// reassembled into frames), one DTLS certificate shared by all, and the codecs in order of
+    /// preference (publishers send the first one they support).
+    pub(crate) fn rtc_config(&self) -> Result<RtcConfig, Error> {
+        let provider = str0m::crypto::from_feature_flags();
+        let cert: DtlsCert = provider
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| Error::Engine("could not generate a DTLS certificate".into()))?;
+        Ok(RtcConfig::new()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_dtls_cert(cert)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_vp9(true)
+            .enable_h264(true)
+            .enable_av1(true))
+    }
+}

@@ -1,0 +1,282 @@
+//! [`Sfu`]: the sans-IO core and its driving contract.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rustc_hash::FxHashMap;
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Input, RtcConfig};
+
+use crate::api::{Command, Event, LeaveReason, Stats, Transmit};
+use crate::config::SfuConfig;
+use crate::error::Error;
+use crate::participant::{Effect, Participant, Sinks};
+use crate::router::Router;
+use crate::slots::{Pix, Slots, Timers};
+use crate::api::ParticipantId;
+
+/// The selective forwarding unit of one media worker: rooms, participants and the media between
+/// them, without any I/O.
+///
+/// # Driving contract
+///
+/// The caller owns the socket and the clock, and drives the core with three inputs:
+///
+/// - [`Sfu::handle_command`] for every signaling request ([`Command`]),
+/// - [`Sfu::handle_datagram`] for every datagram received on the media socket,
+/// - [`Sfu::handle_timeout`] when the instant last returned by [`Sfu::poll_timeout`] is reached,
+///
+/// each with the current time. After **every** input it drains the three outputs:
+///
+/// - [`Sfu::poll_transmit`] until `None`, sending each datagram,
+/// - [`Sfu::poll_event`] until `None`, delivering each [`Event`] (mostly signaling messages),
+/// - [`Sfu::poll_timeout`], the next instant to call `handle_timeout` at.
+///
+/// Time must not go backwards between inputs. The core never reads the clock, opens a socket or
+/// spawns anything, so it runs the same under a test's virtual clock as in the server.
+///
+/// ```
+/// use std::time::Instant;
+/// use sfu::{Command, ParticipantId, Sfu, SfuConfig};
+///
+/// let mut sfu = Sfu::new(SfuConfig::new(vec!["127.0.0.1:7881".parse().unwrap()])).unwrap();
+/// let ada = ParticipantId::new("ada");
+/// sfu.handle_command(Instant::now(), Command::Join {
+///     participant: ada.clone(),
+///     room: "standup".into(),
+///     name: "Ada".into(),
+/// }).unwrap();
+/// while let Some(event) = sfu.poll_event() {
+///     println!("{event:?}"); // Joined, for ada
+/// }
+/// assert_eq!(sfu.stats().participants, 1);
+/// ```
+pub struct Sfu {
+    pub(crate) config: SfuConfig,
+    rtc_config: RtcConfig,
+    pub(crate) participants: Slots<Participant>,
+    pub(crate) by_id: FxHashMap<ParticipantId, Pix>,
+    pub(crate) rooms: FxHashMap<String, Vec<Pix>>,
+    pub(crate) router: Router,
+    timers: Timers,
+    pub(crate) effects: VecDeque<Effect>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) stats: Stats,
+    next_generation: u32,
+    /// Participants to drain before the current input is done, and a spare buffer for it.
+    pending: Vec<Pix>,
+    spare: Vec<Pix>,
+}
+
+impl Sfu {
+    /// A core advertising the candidates of `config`.
+    pub fn new(config: SfuConfig) -> Result<Self, Error> {
+        for addr in &config.candidates {
+            str0m::Candidate::host(*addr, "udp")
+                .map_err(|e| Error::InvalidLocalCandidate(*addr, e.to_string()))?;
+        }
+        let rtc_config = config.rtc_config()?;
+        Ok(Sfu {
+            config,
+            rtc_config,
+            participants: Slots::default(),
+            by_id: FxHashMap::default(),
+            rooms: FxHashMap::default(),
+            router: Router::default(),
+            timers: Timers::default(),
+            effects: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            next_generation: 0,
+            pending: Vec::new(),
+            spare: Vec::new(),
+        })
+    }
+
+    /// Carry out a signaling command. On `Err` the command had no effect, except for
+    /// [`Error::Engine`], after which the participant has been removed.
+    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Error> {
+        let result = match command {
+            Command::Join { participant, room, name } => self.join(now, participant, room, name),
+            Command::Offer { participant, sdp, tracks } => {
+                let pix = self.pix(&participant)?;
+                self.client_offer(now, pix, &sdp, tracks)
+            }
+            Command::Answer { participant, id, sdp } => {
+                let pix = self.pix(&participant)?;
+                self.client_answer(now, pix, id, &sdp)
+            }
+            Command::Candidate { participant, candidate } => {
+                let pix = self.pix(&participant)?;
+                self.remote_candidate(pix, &candidate)
+            }
+            Command::Mute { participant, track, muted } => {
+                let pix = self.pix(&participant)?;
+                self.mute(now, pix, &track, muted)
+            }
+            Command::Leave { participant, reason } => {
+                let pix = self.pix(&participant)?;
+                self.remove(pix, reason);
+                Ok(())
+            }
+        };
+        self.flush(now);
+        result
+    }
+
+    /// Handle a datagram received at `destination` (one of the configured candidate addresses)
+    /// from `source`. Datagrams that belong to no participant, or are not WebRTC traffic, are
+    /// dropped and counted.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += contents.len() as u64;
+        let Some(pix) = self.router.route(source, contents) else {
+            self.stats.datagrams_unrouted += 1;
+            return;
+        };
+        let Ok(contents) = DatagramRecv::try_from(contents) else {
+            self.stats.datagrams_malformed += 1;
+            return;
+        };
+        let Some(p) = self.participants.get_mut(pix) else {
+            return;
+        };
+        let receive = Receive { proto: Protocol::Udp, source, destination, contents };
+        if let Err(e) = p.input(Input::Receive(now, receive)) {
+            tracing::debug!(participant = %p.id, "dropping participant: {e}");
+            self.effects.push_back(Effect::Fail(pix, LeaveReason::Internal));
+        } else {
+            self.mark_dirty(pix);
+        }
+        self.flush(now);
+    }
+
+    /// Handle the passing of time; call at (or after) the instant of [`Sfu::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let grace = self.config.ice_disconnect_grace;
+        while let Some((at, pix, generation)) = self.timers.pop_due(now) {
+            let Some(p) = self.participants.get_mut(pix) else { continue };
+            if p.generation != generation || p.scheduled != Some(at) {
+                continue;
+            }
+            p.scheduled = None;
+            if p.ice_failed(now, grace) {
+                tracing::info!(participant = %p.id, "media connection failed");
+                self.effects.push_back(Effect::Fail(pix, LeaveReason::MediaFailed));
+            } else if p.deadline(grace) <= now {
+                p.needs_tick = true;
+                self.mark_dirty(pix);
+            } else {
+                // Woken early (the deadline moved later): wait again.
+                self.schedule(pix);
+            }
+        }
+        self.flush(now);
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the signaling edge.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Sfu::handle_timeout`] next; `None` while there are no participants.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek()
+    }
+
+    /// What the core has done so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn pix(&self, id: &ParticipantId) -> Result<Pix, Error> {
+        self.by_id.get(id).copied().ok_or(Error::UnknownParticipant)
+    }
+
+    pub(crate) fn new_rtc(&self, now: Instant) -> str0m::Rtc {
+        self.rtc_config.clone().build(now)
+    }
+
+    pub(crate) fn next_generation(&mut self) -> u32 {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.next_generation
+    }
+
+    /// Remember that `pix` must be drained before the current input is done.
+    pub(crate) fn mark_dirty(&mut self, pix: Pix) {
+        if let Some(p) = self.participants.get_mut(pix) {
+            if !p.dirty {
+                p.dirty = true;
+                self.pending.push(pix);
+            }
+        }
+    }
+
+    /// Queue the participant's deadline if it is earlier than what is queued.
+    pub(crate) fn schedule(&mut self, pix: Pix) {
+        let grace = self.config.ice_disconnect_grace;
+        let Some(p) = self.participants.get_mut(pix) else { return };
+        let deadline = p.deadline(grace);
+        if p.scheduled.is_none_or(|s| deadline < s) {
+            p.scheduled = Some(deadline);
+            self.timers.push(deadline, pix, p.generation);
+        }
+    }
+
+    /// Drain every dirty participant and carry out the effects, until nothing is left to do.
+    fn flush(&mut self, now: Instant) {
+        loop {
+            let mut batch = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
+            for &pix in &batch {
+                let Some(p) = self.participants.get_mut(pix) else { continue };
+                let mut sinks = Sinks {
+                    transmits: &mut self.transmits,
+                    effects: &mut self.effects,
+                    router: &mut self.router,
+                    stats: &mut self.stats,
+                };
+                p.drain(now, pix, &mut sinks);
+                self.schedule(pix);
+            }
+            let drained_any = !batch.is_empty();
+            batch.clear();
+            self.spare = batch;
+            while let Some(effect) = self.effects.pop_front() {
+                self.apply(now, effect);
+            }
+            if !drained_any && self.pending.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn apply(&mut self, now: Instant, effect: Effect) {
+        match effect {
+            Effect::Media(pix, packet) => self.forward(now, pix, packet),
+            Effect::Publish(pix, mid, kind) => self.publish(pix, mid, kind),
+            Effect::Unpublish(pix, mid) => self.unpublish(pix, mid),
+            Effect::KeyframeRequest(pix, mid, _kind) => self.subscriber_wants_keyframe(now, pix, mid),
+            Effect::Fail(pix, reason) => {
+                if let Some(p) = self.participants.get(pix) {
+                    let participant = p.id.clone();
+                    self.remove(pix, reason);
+                    self.events.push_back(Event::Removed { participant, reason });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Offers, answers, candidates and mutes from participants.
+//!
+//! The negotiation rule (docs/protocol.md): either side may offer; the SFU is the polite peer. A
+//! participant's offer that crosses an outstanding SFU offer wins: str0m's `accept_offer` rolls
+//! the SFU's offer back, the participant gets its answer, and [`Sfu::negotiate`] offers whatever
+//! is still missing. Nothing is lost, because what a participant should receive is kept as state
+//! ([`OutState`]) and reconciled after every exchange, not as a queue of changes.
+
+use std::time::Instant;
+
+use str0m::Candidate;
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::KeyframeRequestKind;
+
+use crate::api::{Signal, TrackMeta};
+use crate::error::Error;
+use crate::participant::{Effect, guarded};
+use crate::slots::Pix;
+use crate::track::OutState;
+use crate::{LeaveReason, Sfu};
+
+impl Sfu {
+    pub(crate) fn client_offer(
+        &mut self,
+        now: Instant,
+        pix: Pix,
+        sdp: &str,
+        tracks: Vec<(String, TrackMeta)>,
+    ) -> Result<(), Error> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| Error::InvalidSdp(e.to_string()))?;
+        let connect_timeout = self.config.ice_connect_timeout;
+        let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+        for (mid, meta) in tracks {
+            match p.meta.iter_mut().find(|(m, _)| *m == mid) {
+                Some(entry) => entry.1 = meta,
+                None => p.meta.push((mid, meta)),
+            }
+        }
+        // Our outstanding offer, if any, is rolled back by accept_offer: what it offered is
+        // wanted again.
+        if p.offers.outstanding.take().is_some() {
+            for out in p.outs.iter_mut().flatten() {
+                if let OutState::Offered(_) = out.state {
+                    out.state = OutState::New;
+                }
+            }
+        }
+        let rtc = &mut p.rtc;
+        let result = guarded(|| rtc.sdp_api().accept_offer(offer));
+        self.mark_dirty(pix);
+        match result {
+            Ok(Ok(answer)) => {
+                let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+                p.ice.exchanged(now, connect_timeout);
+                self.signal(pix, Signal::Answer { sdp: answer.to_sdp_string() });
+                self.negotiate(pix);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.negotiate(pix);
+                Err(Error::InvalidSdp(e.to_string()))
+            }
+            Err(e) => {
+                self.effects.push_back(Effect::Fail(pix, LeaveReason::Internal));
+                Err(Error::Engine(e))
+            }
+        }
+    }
+
+    pub(crate) fn client_answer(&mut self, now: Instant, pix: Pix, id: u64, sdp: &str) -> Result<(), Error> {
+        let connect_timeout = self.config.ice_connect_timeout;
+        let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+        let expected = p.offers.outstanding.as_ref().map(|(i, _)| *i);
+        if expected != Some(id) {
+            return Err(Error::StaleAnswer { expected, got: id });
+        }
+        // A garbled answer leaves the offer outstanding, so a corrected answer can follow.
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| Error::InvalidSdp(e.to_string()))?;
+        let Some((_, pending)) = p.offers.outstanding.take() else {
+            return Err(Error::StaleAnswer { expected, got: id });
+        };
+        let rtc = &mut p.rtc;
+        let result = guarded(|| rtc.sdp_api().accept_answer(pending, answer));
+        self.mark_dirty(pix);
+        match result {
+            Ok(Ok(())) => {
+                let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+                p.ice.exchanged(now, connect_timeout);
+                let mut started = Vec::new();
+                for out in p.outs.iter_mut().flatten() {
+                    if let OutState::Offered(mid) = out.state {
+                        out.state = OutState::Active(mid);
+                        out.ssrc = p.rtc.direct_api().stream_tx_by_mid(mid, None).map(|s| s.ssrc());
+                        if let Some(source) = out.source {
+                            started.push(source);
+                        }
+                    }
+                }
+                // New subscribers of video start from a keyframe: ask for one now.
+                for (publisher, mid) in started {
+                    self.request_keyframe(now, publisher, mid);
+                }
+                self.negotiate(pix);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                // The offer is void: what it offered is wanted again.
+                if let Some(p) = self.participants.get_mut(pix) {
+                    for out in p.outs.iter_mut().flatten() {
+                        if let OutState::Offered(_) = out.state {
+                            out.state = OutState::New;
+                        }
+                    }
+                }
+                self.negotiate(pix);
+                Err(Error::InvalidSdp(e.to_string()))
+            }
+            Err(e) => {
+                self.effects.push_back(Effect::Fail(pix, LeaveReason::Internal));
+                Err(Error::Engine(e))
+            }
+        }
+    }
+
+    pub(crate) fn remote_candidate(&mut self, pix: Pix, line: &str) -> Result<(), Error> {
+        let line = line.trim();
+        let line = line.strip_prefix("a=").unwrap_or(line);
+        let candidate = Candidate::from_sdp_string(line).map_err(|e| Error::InvalidCandidate(e.to_string()))?;
+        let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+        let rtc = &mut p.rtc;
+        if let Err(e) = guarded(|| rtc.add_remote_candidate(candidate)) {
+            self.effects.push_back(Effect::Fail(pix, LeaveReason::Internal));
+            return Err(Error::Engine(e));
+        }
+        self.mark_dirty(pix);
+        Ok(())
+    }
+
+    pub(crate) fn mute(&mut self, now: Instant, pix: Pix, track: &str, muted: bool) -> Result<(), Error> {
+        let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+        let Some(t) = p.published.iter_mut().find(|t| t.id == track) else {
+            // A track declared in the participant's offer but not yet flowing: remember it.
+            if let Some(entry) = p.meta.iter_mut().find(|(m, _)| m == track) {
+                entry.1.muted = muted;
+                return Ok(());
+            }
+            return Err(Error::UnknownTrack(track.to_string()));
+        };
+        if t.muted == muted {
+            return Ok(());
+        }
+        t.muted = muted;
+        let (mid, video) = (t.mid, t.is_video());
+        let (participant, room) = (p.id.clone(), p.room.clone());
+        if let Some(entry) = p.meta.iter_mut().find(|(m, _)| *m == track) {
+            entry.1.muted = muted;
+        }
+        for other in self.members(&room, Some(pix)) {
+            let signal = Signal::TrackMuted { participant: participant.clone(), track: track.to_string(), muted };
+            self.signal(other, signal);
+        }
+        if !muted && video {
+            self.request_keyframe(now, pix, mid);
+        }
+        Ok(())
+    }
+
+    /// A subscriber's decoder asked for a keyframe on its m-line `mid`: pass it to the publisher.
+    pub(crate) fn subscriber_wants_keyframe(&mut self, now: Instant, pix: Pix, mid: str0m::media::Mid) {
+        let source = self
+            .participants
+            .get_mut(pix)
+            .and_then(|s| s.out_by_active_mid(mid))
+            .and_then(|o| o.source);
+        if let Some((publisher, track)) = source {
+            self.request_keyframe(now, publisher, track);
+        }
+    }
+
+    /// Ask `publisher` for a keyframe of its track `mid`, at most once per interval.
+    pub(crate) fn request_keyframe(&mut self, now: Instant, publisher: Pix, mid: str0m::media::Mid) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(p) = self.participants.get_mut(publisher) else { return };
+        let Some(track) = p.published.iter_mut().find(|t| t.mid == mid) else { return };
+        if !track.is_video() || !track.keyframes.request(now, interval) {
+            return;
+        }
+        self.send_keyframe_request(publisher, mid);
+    }
+
+    pub(crate) fn send_keyframe_request(&mut self, publisher: Pix, mid: str0m::media::Mid) {
+        let Some(p) = self.participants.get_mut(publisher) else { return };
+        let rid = p.published(mid).and_then(|t| t.rid);
+        let rtc = &mut p.rtc;
+        let sent = guarded(|| {
+            let mut api = rtc.direct_api();
+            match api.stream_rx_by_mid(mid, rid) {
+                Some(rx) => {
+                    rx.request_keyframe(KeyframeRequestKind::Pli);
+                    true
+                }
+                None => false,
+            }
+        });
+        match sent {
+            Ok(true) => {
+                self.stats.keyframe_requests += 1;
+                p.needs_tick = true;
+                self.mark_dirty(publisher);
+            }
+            Ok(false) => {}
+            Err(_) => self.effects.push_back(Effect::Fail(publisher, LeaveReason::Internal)),
+        }
+    }
+}

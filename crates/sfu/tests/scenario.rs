@@ -1,0 +1,298 @@
+//! Scenario tests: str0m peers and the SFU core in one process, on virtual time, through an
+//! emulated network. No browser, no sockets.
+
+use std::time::Duration;
+
+use sfu::{Command, Event, LeaveReason, Signal};
+use testkit::{NetemConfig, Probability, RandomLoss, Scenario};
+
+fn perfect() -> NetemConfig {
+    NetemConfig::new().latency(Duration::from_millis(10))
+}
+
+/// Everyone in `peers` receives audio and video from every other one in `peers`.
+fn all_receive_all(call: &Scenario, peers: &[usize], min_frames: usize) -> bool {
+    peers.iter().all(|&r| {
+        peers.iter().filter(|&&p| p != r).all(|&p| {
+            call.video_frames(r, p) >= min_frames && call.audio_frames(r, p) >= min_frames
+        })
+    })
+}
+
+#[test]
+fn three_publish_each_receives_the_others_and_a_leave_is_seen() {
+    let mut call = Scenario::new(perfect());
+    let peers: Vec<usize> = ["ada", "bob", "cyd"].iter().map(|n| call.join(n, "standup")).collect();
+    for &p in &peers {
+        call.publish(p, true, true);
+    }
+    let deadline = call.now + Duration::from_secs(5);
+    assert!(
+        call.run_until(deadline, |c| all_receive_all(c, &peers, 20)),
+        "not everyone received everyone: {:?}",
+        peers.iter().map(|&r| peers.iter().map(|&p| (call.video_frames(r, p), call.audio_frames(r, p))).collect::<Vec<_>>()).collect::<Vec<_>>()
+    );
+    assert!(call.errors.is_empty(), "{:?}", call.errors);
+
+    // Every video stream a subscriber received starts with a keyframe, and frames of one
+    // publisher arrive in order.
+    for &r in &peers {
+        for &p in peers.iter().filter(|&&p| p != r) {
+            let (_, video) = call.peers[p].track_ids();
+            let frames = call.peers[r].frames_from(&call.peers[p].id, &video.unwrap());
+            assert!(frames[0].keyframe, "{} got {}'s video starting with a delta frame", r, p);
+            assert!(frames.windows(2).all(|w| w[1].number > w[0].number));
+            assert!(frames.iter().all(|f| f.publisher == call.peers[p].name));
+        }
+    }
+
+    // cyd leaves: the others are told, and its media stops reaching them.
+    let cyd = peers[2];
+    let cyd_id = call.peers[cyd].id.clone();
+    call.leave(cyd);
+    call.run_for(Duration::from_millis(500));
+    for &r in &peers[..2] {
+        let signals = &call.peers[r].signals;
+        let unpublished = signals
+            .iter()
+            .filter(|s| matches!(s, Signal::TrackUnpublished { participant, .. } if *participant == cyd_id))
+            .count();
+        assert_eq!(unpublished, 2, "peer {r} should see both of cyd's tracks go");
+        assert!(signals.iter().any(|s| matches!(s,
+            Signal::ParticipantLeft { participant, reason: LeaveReason::Left } if *participant == cyd_id)));
+        // The SFU renegotiated: cyd's m-lines are no longer mapped.
+        assert!(call.peers[r].mid_map.values().all(|(p, _)| *p != cyd_id));
+    }
+    let before: Vec<usize> = peers[..2].iter().map(|&r| call.peers[r].received.values().map(|x| x.frames.len()).sum()).collect();
+    let from_cyd_before: Vec<usize> = peers[..2].iter().map(|&r| count_from(&call, r, "cyd")).collect();
+    call.run_for(Duration::from_secs(2));
+    for (k, &r) in peers[..2].iter().enumerate() {
+        assert_eq!(count_from(&call, r, "cyd"), from_cyd_before[k], "cyd's media still arrives at {r}");
+        let after: usize = call.peers[r].received.values().map(|x| x.frames.len()).sum();
+        assert!(after > before[k] + 40, "ada and bob keep receiving each other");
+    }
+    assert_eq!(call.sfu.stats().participants, 2);
+}
+
+fn count_from(call: &Scenario, receiver: usize, publisher_name: &str) -> usize {
+    call.peers[receiver]
+        .received
+        .values()
+        .flat_map(|r| r.frames.iter())
+        .filter(|f| f.publisher == publisher_name)
+        .count()
+}
+
+#[test]
+fn a_late_joiner_receives_existing_tracks_from_a_keyframe_at_once() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "room");
+    let bob = call.join("bob", "room");
+    call.publish(ada, true, true);
+    call.publish(bob, true, true);
+    call.run_for(Duration::from_secs(4));
+
+    let late = call.join("late", "room");
+    let joined_at = call.now;
+    // It publishes nothing: a receive-only participant.
+    let deadline = call.now + Duration::from_secs(3);
+    assert!(call.run_until(deadline, |c| c.video_frames(late, ada) > 0 && c.video_frames(late, bob) > 0));
+    let waited = call.now - joined_at;
+    // Keyframes come every 3 s on their own; the SFU's request must make it much faster.
+    assert!(waited < Duration::from_millis(500), "first video after {waited:?}");
+    for p in [ada, bob] {
+        let (_, video) = call.peers[p].track_ids();
+        let frames = call.peers[late].frames_from(&call.peers[p].id, &video.unwrap());
+        assert!(frames[0].keyframe);
+    }
+    // The joined message listed both, with their tracks.
+    let Some(Signal::Joined { others, .. }) = call.peers[late].signals.first() else {
+        panic!("first signal is not joined");
+    };
+    assert_eq!(others.len(), 2);
+    assert!(others.iter().all(|o| o.tracks.len() == 2));
+}
+
+#[test]
+fn simultaneous_offers_never_lose_a_track() {
+    // ada and bob join and publish at the same instant: the SFU's offers to each (carrying the
+    // other's tracks) cross their own offers. Both collisions must resolve with all media flowing.
+    for latency_ms in [0, 5, 30] {
+        let mut call = Scenario::new(NetemConfig::new().latency(Duration::from_millis(latency_ms)));
+        call.set_signal_delay(Duration::from_millis(latency_ms));
+        let ada = call.join("ada", "r");
+        call.publish(ada, true, true);
+        let bob = call.join("bob", "r");
+        call.publish(bob, true, true);
+        let cyd = call.join("cyd", "r");
+        call.publish(cyd, true, true);
+        let deadline = call.now + Duration::from_secs(5);
+        let peers = [ada, bob, cyd];
+        assert!(call.run_until(deadline, |c| all_receive_all(c, &peers, 5)), "latency {latency_ms} ms");
+        assert!(call.errors.is_empty(), "{:?}", call.errors);
+    }
+}
+
+#[test]
+fn a_collision_is_resolved_by_the_sfu_rolling_back() {
+    let mut call = Scenario::new(perfect());
+    call.set_signal_delay(Duration::from_millis(20));
+    let ada = call.join("ada", "r");
+    call.publish(ada, true, true);
+    call.run_for(Duration::from_secs(1));
+    // bob joins: the SFU offers him ada's tracks right away; bob offers his own before he has
+    // seen that offer, so he ignores it (impolite) and the SFU must roll back and offer again.
+    let bob = call.join("bob", "r");
+    call.publish(bob, true, true);
+    let deadline = call.now + Duration::from_secs(3);
+    assert!(call.run_until(deadline, |c| all_receive_all(c, &[ada, bob], 5)));
+    assert!(call.peers[bob].ignored_offers >= 1, "the collision did not happen");
+    let offers: Vec<u64> = call.peers[bob]
+        .signals
+        .iter()
+        .filter_map(|s| match s {
+            Signal::Offer { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert!(offers.len() >= 2 && offers.windows(2).all(|w| w[1] > w[0]), "offer ids {offers:?}");
+}
+
+#[test]
+fn stale_and_bad_answers_are_refused_without_harm() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    call.publish(bob, true, true);
+    call.run_for(Duration::from_secs(2));
+    let id = call.peers[ada].id.clone();
+    call.command(ada, Command::Answer { participant: id.clone(), id: 999, sdp: "v=0".into() });
+    call.command(ada, Command::Offer { participant: id.clone(), sdp: "garbage".into(), tracks: vec![] });
+    call.command(ada, Command::Candidate { participant: id.clone(), candidate: "candidate:x".into() });
+    call.command(ada, Command::Mute { participant: id, track: "nope".into(), muted: true });
+    let kinds: Vec<String> = call.errors.iter().map(|(_, e)| format!("{e:?}")).collect();
+    assert!(matches!(call.errors[0].1, sfu::Error::StaleAnswer { got: 999, .. }), "{kinds:?}");
+    assert!(matches!(call.errors[1].1, sfu::Error::InvalidSdp(_)), "{kinds:?}");
+    assert!(matches!(call.errors[2].1, sfu::Error::InvalidCandidate(_)), "{kinds:?}");
+    assert!(matches!(call.errors[3].1, sfu::Error::UnknownTrack(_)), "{kinds:?}");
+    let before = call.video_frames(bob, ada);
+    call.run_for(Duration::from_secs(1));
+    assert!(call.video_frames(bob, ada) > before + 10, "media keeps flowing");
+}
+
+#[test]
+fn loss_is_repaired_by_nack_and_rtx() {
+    let lossy = NetemConfig::new()
+        .latency(Duration::from_millis(20))
+        .loss(RandomLoss::new(Probability::new(0.05)));
+    let mut call = Scenario::new(lossy);
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, false, true);
+    call.run_for(Duration::from_secs(10));
+    let (_, video) = call.peers[ada].track_ids();
+    let frames = call.peers[bob].frames_from(&call.peers[ada].id, &video.unwrap());
+    // 20 fps for ~10 s minus connection setup; with 5 % loss each way, NACK/RTX must deliver
+    // every frame: numbers are consecutive from the first (no frame lost for good).
+    assert!(frames.len() > 150, "only {} frames", frames.len());
+    let first = frames[0].number;
+    let missing: Vec<u32> = (first..first + frames.len() as u32).filter(|n| !frames.iter().any(|f| f.number == *n)).collect();
+    assert!(missing.is_empty(), "frames lost for good: {missing:?}");
+}
+
+#[test]
+fn mute_stops_forwarding_and_unmute_resumes_on_a_keyframe() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    call.run_for(Duration::from_secs(2));
+    let (_, video) = call.peers[ada].track_ids();
+    let video = video.unwrap();
+    let id = call.peers[ada].id.clone();
+    call.command(ada, Command::Mute { participant: id.clone(), track: video.clone(), muted: true });
+    call.run_for(Duration::from_millis(200));
+    assert!(call.peers[bob].signals.iter().any(|s| matches!(s, Signal::TrackMuted { muted: true, track, .. } if *track == video)));
+    let muted_count = call.video_frames(bob, ada);
+    call.run_for(Duration::from_secs(2));
+    assert_eq!(call.video_frames(bob, ada), muted_count, "video forwarded while muted");
+
+    call.command(ada, Command::Mute { participant: id, track: video.clone(), muted: false });
+    call.run_for(Duration::from_secs(1));
+    let frames = call.peers[bob].frames_from(&call.peers[ada].id, &video);
+    assert!(frames.len() > muted_count + 10, "video did not resume");
+    assert!(frames[muted_count].keyframe, "resumed on a delta frame");
+    assert!(call.peers[bob].signals.iter().any(|s| matches!(s, Signal::TrackMuted { muted: false, .. })));
+}
+
+#[test]
+fn a_silent_participant_is_removed_and_its_room_told() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    call.publish(bob, true, true);
+    call.run_for(Duration::from_secs(2));
+    call.cut(bob);
+    let bob_id = call.peers[bob].id.clone();
+    let deadline = call.now + Duration::from_secs(30);
+    assert!(call.run_until(deadline, |c| c.peers[ada].signals.iter().any(|s| matches!(s,
+        Signal::ParticipantLeft { participant, reason: LeaveReason::MediaFailed } if *participant == bob_id))));
+    assert!(call.events.iter().any(|e| matches!(e, Event::Removed { participant, .. } if *participant == bob_id)));
+    assert_eq!(call.sfu.stats().participants, 1);
+}
+
+#[test]
+fn a_participant_that_never_connects_is_removed() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    // Negotiates, then never sends a datagram.
+    call.cut(ada);
+    call.publish(ada, true, true);
+    call.run_for(Duration::from_secs(40));
+    assert!(call.events.iter().any(|e| matches!(e, Event::Removed { reason: LeaveReason::MediaFailed, .. })));
+    assert!(call.events.iter().any(|e| matches!(e, Event::RoomClosed { room } if room == "r")));
+    assert_eq!(call.sfu.stats().rooms, 0);
+}
+
+#[test]
+fn unpublishing_a_track_removes_it_for_everyone() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    call.run_for(Duration::from_secs(2));
+    let (_, video) = call.peers[ada].track_ids();
+    call.unpublish_video(ada);
+    call.run_for(Duration::from_secs(1));
+    let video = video.unwrap();
+    assert!(call.peers[bob].signals.iter().any(|s| matches!(s, Signal::TrackUnpublished { track, .. } if *track == video)));
+    assert!(call.peers[bob].mid_map.values().all(|(_, t)| *t != video));
+    assert!(call.audio_frames(bob, ada) > 0);
+}
+
+#[test]
+fn garbage_datagrams_are_dropped_and_counted() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    call.run_for(Duration::from_secs(2));
+    let now = call.now;
+    let sfu_addr = testkit::SFU_ADDR.parse().unwrap();
+    let ada_addr = call.peers[ada].addr;
+    let stranger = "203.0.113.9:4444".parse().unwrap();
+    let garbage: [&[u8]; 5] = [&[], &[0xff; 40], &[0x00, 0x01, 0x00], &[0x80; 12], &[0x16; 100]];
+    for g in garbage {
+        call.sfu.handle_datagram(now, stranger, sfu_addr, g);
+        // From a known address, too: str0m must shrug it off.
+        call.sfu.handle_datagram(now, ada_addr, sfu_addr, g);
+    }
+    let stats = call.sfu.stats().clone();
+    assert!(stats.datagrams_unrouted >= 5, "{stats:?}");
+    assert!(stats.datagrams_malformed >= 1, "{stats:?}");
+    let before = call.video_frames(bob, ada);
+    call.run_for(Duration::from_secs(1));
+    assert!(call.video_frames(bob, ada) > before + 10, "the call goes on");
+}

@@ -1,0 +1,276 @@
+//! A test participant: a str0m `Rtc` playing the browser's part.
+//!
+//! It follows the client side of docs/protocol.md: publishes on `sendonly` m-lines, is the
+//! impolite peer (ignores an SFU offer while its own offer is outstanding), answers SFU offers
+//! echoing their id, and keeps the SFU's mid -> track map. It writes synthetic frames
+//! ([`crate::frames`]) and records what it receives per mid.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sfu::{ParticipantId, Signal};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use crate::frames::{self, FrameTag};
+
+/// Audio frames every 20 ms, video at 20 fps: like the fake devices of a test browser.
+pub const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+/// See [`AUDIO_INTERVAL`].
+pub const VIDEO_INTERVAL: Duration = Duration::from_millis(50);
+/// A video keyframe at least this often, and on every keyframe request.
+pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(3);
+
+/// What a peer received on one of its m-lines.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Frames in arrival order (tag of each).
+    pub frames: Vec<FrameTag>,
+    /// Frames the depacketizer marked as not contiguous with the previous one (loss not repaired).
+    pub discontinuities: usize,
+}
+
+/// A test participant.
+pub struct Peer {
+    /// Display name; also written into every frame.
+    pub name: String,
+    /// Participant id at the SFU.
+    pub id: ParticipantId,
+    /// Its network address.
+    pub addr: SocketAddr,
+    /// The peer connection.
+    pub rtc: Rtc,
+    /// Every signaling message received, in order.
+    pub signals: Vec<Signal>,
+    /// mid -> (publisher, track), from the SFU's latest offer.
+    pub mid_map: BTreeMap<String, (ParticipantId, String)>,
+    /// What arrived, by mid.
+    pub received: BTreeMap<String, Received>,
+    /// SFU offers ignored because they collided with this peer's own.
+    pub ignored_offers: usize,
+    /// Keyframe requests received from the SFU.
+    pub keyframe_requests: usize,
+    pending: Option<SdpPendingOffer>,
+    audio: Option<Mid>,
+    video: Option<Mid>,
+    next_audio: Option<Instant>,
+    next_video: Option<Instant>,
+    audio_number: u32,
+    video_number: u32,
+    last_keyframe: Option<Instant>,
+    force_keyframe: bool,
+    pub(crate) timeout: Instant,
+    connected: bool,
+}
+
+/// What the peer wants to tell the SFU.
+#[derive(Debug)]
+pub enum ToSfu {
+    /// Its offer.
+    Offer(String),
+    /// Its answer to SFU offer `id`.
+    Answer(u64, String),
+}
+
+impl Peer {
+    /// A peer at `addr` that will join as `name`.
+    pub fn new(now: Instant, name: &str, id: ParticipantId, addr: SocketAddr) -> Self {
+        let mut rtc = Rtc::builder().build(now);
+        if let Ok(c) = Candidate::host(addr, "udp") {
+            rtc.add_local_candidate(c);
+        }
+        Peer {
+            name: name.to_string(),
+            id,
+            addr,
+            rtc,
+            signals: Vec::new(),
+            mid_map: BTreeMap::new(),
+            received: BTreeMap::new(),
+            ignored_offers: 0,
+            keyframe_requests: 0,
+            pending: None,
+            audio: None,
+            video: None,
+            next_audio: None,
+            next_video: None,
+            audio_number: 0,
+            video_number: 0,
+            last_keyframe: None,
+            force_keyframe: true,
+            timeout: now,
+            connected: false,
+        }
+    }
+
+    /// Start publishing audio and/or video: returns the offer to send.
+    pub fn publish(&mut self, audio: bool, video: bool) -> Option<ToSfu> {
+        let mut api = self.rtc.sdp_api();
+        if audio && self.audio.is_none() {
+            self.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        }
+        if video && self.video.is_none() {
+            self.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        }
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(ToSfu::Offer(offer.to_sdp_string()))
+    }
+
+    /// Stop publishing video (the m-line goes inactive): returns the offer to send.
+    pub fn unpublish_video(&mut self) -> Option<ToSfu> {
+        let mid = self.video.take()?;
+        let mut api = self.rtc.sdp_api();
+        api.set_direction(mid, Direction::Inactive);
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(ToSfu::Offer(offer.to_sdp_string()))
+    }
+
+    /// The mids this peer publishes on, as track ids.
+    pub fn track_ids(&self) -> (Option<String>, Option<String>) {
+        (self.audio.map(|m| m.to_string()), self.video.map(|m| m.to_string()))
+    }
+
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Handle a message from the SFU; may return a reply.
+    pub fn on_signal(&mut self, signal: Signal) -> Result<Option<ToSfu>, String> {
+        self.signals.push(signal.clone());
+        match signal {
+            Signal::Offer { id, sdp, tracks } => {
+                if self.pending.is_some() {
+                    // Impolite: our own offer wins; the SFU will offer again.
+                    self.ignored_offers += 1;
+                    return Ok(None);
+                }
+                self.mid_map = tracks.into_iter().map(|(mid, p, t)| (mid, (p, t))).collect();
+                let offer = SdpOffer::from_sdp_string(&sdp).map_err(|e| e.to_string())?;
+                let answer = self.rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string())?;
+                Ok(Some(ToSfu::Answer(id, answer.to_sdp_string())))
+            }
+            Signal::Answer { sdp } => {
+                let pending = self.pending.take().ok_or("answer without an offer")?;
+                let answer = SdpAnswer::from_sdp_string(&sdp).map_err(|e| e.to_string())?;
+                self.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| e.to_string())?;
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Hand the peer a datagram.
+    pub fn receive(&mut self, now: Instant, source: SocketAddr, contents: &[u8]) {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, self.addr, contents) else { return };
+        let _ = self.rtc.handle_input(Input::Receive(now, receive));
+    }
+
+    /// Advance time: write due media frames, feed the timeout.
+    pub fn tick(&mut self, now: Instant) {
+        let _ = self.rtc.handle_input(Input::Timeout(now));
+        if !self.connected {
+            return;
+        }
+        if self.next_audio.is_some_and(|t| t <= now) {
+            self.next_audio = Some(now + AUDIO_INTERVAL);
+            if let Some(mid) = self.audio {
+                let data = frames::audio_frame(&self.name, self.audio_number);
+                let time = MediaTime::new(u64::from(self.audio_number) * 960, Frequency::FORTY_EIGHT_KHZ);
+                if self.write(mid, now, time, data) {
+                    self.audio_number += 1;
+                }
+            }
+        }
+        if self.next_video.is_some_and(|t| t <= now) {
+            self.next_video = Some(now + VIDEO_INTERVAL);
+            if let Some(mid) = self.video {
+                let keyframe = self.force_keyframe
+                    || self.last_keyframe.is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_INTERVAL);
+                let size = if keyframe { 6000 } else { 1800 };
+                let data = frames::video_frame(&self.name, self.video_number, keyframe, size);
+                let time = MediaTime::new(u64::from(self.video_number) * 4500, Frequency::NINETY_KHZ);
+                if self.write(mid, now, time, data) {
+                    self.video_number += 1;
+                    if keyframe {
+                        self.force_keyframe = false;
+                        self.last_keyframe = Some(now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, mid: Mid, now: Instant, time: MediaTime, data: Vec<u8>) -> bool {
+        let Some(writer) = self.rtc.writer(mid) else { return false };
+        let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else { return false };
+        writer.write(pt, now, time, data).is_ok()
+    }
+
+    /// Drain the peer connection: datagrams to send; records received media and state.
+    pub fn poll(&mut self, now: Instant, transmits: &mut Vec<(SocketAddr, SocketAddr, Vec<u8>)>) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => transmits.push((t.source, t.destination, t.contents.into())),
+                Ok(Output::Event(e)) => self.on_event(now, e),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Connected => {
+                self.connected = true;
+                self.next_audio = Some(now);
+                self.next_video = Some(now);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.connected = false,
+            Event::MediaData(data) => {
+                let entry = self.received.entry(data.mid.to_string()).or_default();
+                if !data.contiguous {
+                    entry.discontinuities += 1;
+                }
+                if let Some(tag) = frames::read_tag(&data.data) {
+                    entry.frames.push(tag);
+                }
+            }
+            Event::KeyframeRequest(_) => {
+                self.keyframe_requests += 1;
+                self.force_keyframe = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// The next instant this peer needs attention at.
+    pub fn next_deadline(&self) -> Instant {
+        let mut t = self.timeout;
+        if self.connected {
+            for next in [self.next_audio, self.next_video].into_iter().flatten() {
+                t = t.min(next);
+            }
+        }
+        t
+    }
+
+    /// Frames received on the m-line that carries `publisher`'s track `track` (by the SFU's
+    /// latest mid map).
+    pub fn frames_from(&self, publisher: &ParticipantId, track: &str) -> Vec<FrameTag> {
+        self.mid_map
+            .iter()
+            .filter(|(_, (p, t))| p == publisher && t == track)
+            .filter_map(|(mid, _)| self.received.get(mid))
+            .flat_map(|r| r.frames.iter().cloned())
+            .collect()
+    }
+}

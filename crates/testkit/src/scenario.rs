@@ -1,0 +1,287 @@
+//! Several [`Peer`]s and one [`Sfu`] on a virtual clock, connected through an emulated network.
+//!
+//! Nothing here opens a socket or sleeps: datagrams go from one sans-IO object to another through
+//! a `str0m-netem` link per peer and direction (latency, jitter, loss, reordering), and time jumps
+//! straight to the next deadline of anything in the scenario. A minute of a call runs in well
+//! under a second.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sfu::{Command, Event, LeaveReason, ParticipantId, Sfu, SfuConfig, Signal};
+use str0m_netem::{Input as NetInput, Netem, NetemConfig, Output as NetOutput};
+
+use crate::peer::{Peer, ToSfu};
+
+/// The SFU's address in every scenario.
+pub const SFU_ADDR: &str = "10.99.0.1:7881";
+
+#[derive(Clone)]
+struct Datagram {
+    source: SocketAddr,
+    destination: SocketAddr,
+    contents: Vec<u8>,
+}
+
+impl AsRef<[u8]> for Datagram {
+    fn as_ref(&self) -> &[u8] {
+        &self.contents
+    }
+}
+
+struct Link {
+    up: Netem<Datagram>,
+    down: Netem<Datagram>,
+}
+
+/// A call under test.
+pub struct Scenario {
+    /// The virtual now.
+    pub now: Instant,
+    /// The SFU core.
+    pub sfu: Sfu,
+    /// The participants, by index in order of creation (those who left stay, disconnected).
+    pub peers: Vec<Peer>,
+    /// Events from the SFU other than signaling (removals, closed rooms).
+    pub events: Vec<Event>,
+    /// Errors the SFU returned to commands: (peer index, error).
+    pub errors: Vec<(usize, sfu::Error)>,
+    links: Vec<Link>,
+    left: Vec<bool>,
+    sfu_addr: SocketAddr,
+    network: NetemConfig,
+    queue: VecDeque<(usize, Command)>,
+    /// Signaling messages on their way to peers: (due, recipient, message).
+    inbox: VecDeque<(Instant, ParticipantId, Signal)>,
+    signal_delay: Duration,
+}
+
+impl Scenario {
+    /// A scenario whose every link behaves as `network` (use `NetemConfig::new()` for a perfect
+    /// network).
+    pub fn new(network: NetemConfig) -> Self {
+        let sfu_addr: SocketAddr = SFU_ADDR.parse().unwrap_or_else(|_| unreachable!());
+        let sfu = Sfu::new(SfuConfig::new(vec![sfu_addr])).unwrap_or_else(|e| panic!("sfu: {e}"));
+        Scenario {
+            now: Instant::now(),
+            sfu,
+            peers: Vec::new(),
+            events: Vec::new(),
+            errors: Vec::new(),
+            links: Vec::new(),
+            left: Vec::new(),
+            sfu_addr,
+            network,
+            queue: VecDeque::new(),
+            inbox: VecDeque::new(),
+            signal_delay: Duration::ZERO,
+        }
+    }
+
+    /// Delay every signaling message from the SFU to a peer by `delay` (default: none), so that
+    /// messages can cross on the way.
+    pub fn set_signal_delay(&mut self, delay: Duration) {
+        self.signal_delay = delay;
+    }
+
+    /// A new participant named `name` joins `room`; returns its index.
+    pub fn join(&mut self, name: &str, room: &str) -> usize {
+        let i = self.peers.len();
+        let addr: SocketAddr = format!("10.0.{}.{}:5000", i / 200, i % 200 + 2)
+            .parse()
+            .unwrap_or_else(|_| unreachable!());
+        let id = ParticipantId::new(format!("P{i}-{name}"));
+        self.peers.push(Peer::new(self.now, name, id.clone(), addr));
+        let seed = i as u64 * 2;
+        self.links.push(Link {
+            up: Netem::new(self.network.clone().seed(seed + 1)),
+            down: Netem::new(self.network.clone().seed(seed + 2)),
+        });
+        self.left.push(false);
+        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into() });
+        i
+    }
+
+    /// Peer `i` starts publishing.
+    pub fn publish(&mut self, i: usize, audio: bool, video: bool) {
+        if let Some(msg) = self.peers[i].publish(audio, video) {
+            self.send(i, msg);
+        }
+    }
+
+    /// Peer `i` stops publishing video.
+    pub fn unpublish_video(&mut self, i: usize) {
+        if let Some(msg) = self.peers[i].unpublish_video() {
+            self.send(i, msg);
+        }
+    }
+
+    /// Peer `i` leaves.
+    pub fn leave(&mut self, i: usize) {
+        self.left[i] = true;
+        let participant = self.peers[i].id.clone();
+        self.command(i, Command::Leave { participant, reason: LeaveReason::Left });
+    }
+
+    /// Peer `i` goes silent without leaving (its network link is cut).
+    pub fn cut(&mut self, i: usize) {
+        self.left[i] = true;
+    }
+
+    /// Send a command for peer `i` to the SFU (after whatever is queued).
+    pub fn command(&mut self, i: usize, command: Command) {
+        self.queue.push_back((i, command));
+        self.settle();
+    }
+
+    fn send(&mut self, i: usize, msg: ToSfu) {
+        let participant = self.peers[i].id.clone();
+        let command = match msg {
+            ToSfu::Offer(sdp) => Command::Offer { participant, sdp, tracks: Vec::new() },
+            ToSfu::Answer(id, sdp) => Command::Answer { participant, id, sdp },
+        };
+        self.queue.push_back((i, command));
+    }
+
+    /// Run the call for `duration` of virtual time.
+    pub fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        self.run_until(end, |_| false);
+    }
+
+    /// Run until `done` holds (checked after every step) or `deadline`; true if `done` held.
+    pub fn run_until(&mut self, deadline: Instant, mut done: impl FnMut(&Scenario) -> bool) -> bool {
+        self.settle();
+        while self.now < deadline {
+            if done(self) {
+                return true;
+            }
+            let next = self.next_deadline().min(deadline).max(self.now);
+            self.now = if next == self.now { self.now + Duration::from_micros(100) } else { next };
+            self.step();
+        }
+        done(self)
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut t = self.sfu.poll_timeout().unwrap_or(self.now + Duration::from_secs(1));
+        if let Some((due, _, _)) = self.inbox.front() {
+            t = t.min(*due);
+        }
+        for (i, p) in self.peers.iter().enumerate() {
+            if !self.left[i] {
+                t = t.min(p.next_deadline());
+            }
+            t = t.min(self.links[i].up.poll_timeout()).min(self.links[i].down.poll_timeout());
+        }
+        t
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
+            self.sfu.handle_timeout(now);
+        }
+        for i in 0..self.peers.len() {
+            if !self.left[i] && self.peers[i].next_deadline() <= now {
+                self.peers[i].tick(now);
+            }
+        }
+        self.settle();
+    }
+
+    /// Move everything that can move at `now`: commands, SFU output, peer output, due packets.
+    fn settle(&mut self) {
+        let now = self.now;
+        loop {
+            let mut moved = false;
+            while let Some((i, command)) = self.queue.pop_front() {
+                if let Err(e) = self.sfu.handle_command(now, command) {
+                    self.errors.push((i, e));
+                }
+                moved = true;
+            }
+            while let Some(t) = self.sfu.poll_transmit() {
+                if let Some(i) = self.peers.iter().position(|p| p.addr == t.destination) {
+                    let d = Datagram { source: t.source, destination: t.destination, contents: t.contents };
+                    self.links[i].down.handle_input(NetInput::Packet(now, d));
+                }
+                moved = true;
+            }
+            while let Some(event) = self.sfu.poll_event() {
+                moved = true;
+                match event {
+                    Event::Signal { to, signal } => self.inbox.push_back((now + self.signal_delay, to, signal)),
+                    other => self.events.push(other),
+                }
+            }
+            while self.inbox.front().is_some_and(|(due, _, _)| *due <= now) {
+                if let Some((_, to, signal)) = self.inbox.pop_front() {
+                    self.deliver(&to, signal);
+                    moved = true;
+                }
+            }
+            let mut out = Vec::new();
+            for i in 0..self.peers.len() {
+                if self.left[i] {
+                    continue;
+                }
+                self.peers[i].poll(now, &mut out);
+                for (source, destination, contents) in out.drain(..) {
+                    self.links[i].up.handle_input(NetInput::Packet(now, Datagram { source, destination, contents }));
+                    moved = true;
+                }
+            }
+            for i in 0..self.links.len() {
+                self.links[i].up.handle_input(NetInput::Timeout(now));
+                while let Some(o) = self.links[i].up.poll_output() {
+                    if let NetOutput::Packet(d) = o {
+                        if !self.left[i] && d.destination == self.sfu_addr {
+                            self.sfu.handle_datagram(now, d.source, d.destination, &d.contents);
+                        }
+                        moved = true;
+                    }
+                }
+                self.links[i].down.handle_input(NetInput::Timeout(now));
+                while let Some(o) = self.links[i].down.poll_output() {
+                    if let NetOutput::Packet(d) = o {
+                        if !self.left[i] {
+                            self.peers[i].receive(now, d.source, &d.contents);
+                        }
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn deliver(&mut self, to: &ParticipantId, signal: Signal) {
+        let Some(i) = self.peers.iter().position(|p| &p.id == to) else { return };
+        match self.peers[i].on_signal(signal) {
+            Ok(Some(reply)) => self.send(i, reply),
+            Ok(None) => {}
+            Err(e) => panic!("peer {} could not handle a signal: {e}", self.peers[i].name),
+        }
+    }
+
+    /// Index of the peer with participant id `id`.
+    pub fn index_of(&self, id: &ParticipantId) -> Option<usize> {
+        self.peers.iter().position(|p| &p.id == id)
+    }
+
+    /// Whether `receiver` has received video frames from `publisher` (by index).
+    pub fn video_frames(&self, receiver: usize, publisher: usize) -> usize {
+        let (_, video) = self.peers[publisher].track_ids();
+        video.map_or(0, |t| self.peers[receiver].frames_from(&self.peers[publisher].id, &t).len())
+    }
+
+    /// Whether `receiver` has received audio frames from `publisher` (by index).
+    pub fn audio_frames(&self, receiver: usize, publisher: usize) -> usize {
+        let (audio, _) = self.peers[publisher].track_ids();
+        audio.map_or(0, |t| self.peers[receiver].frames_from(&self.peers[publisher].id, &t).len())
+    }
+}
