@@ -7,6 +7,7 @@ import { ConfabClient, ConfabError } from './protocol.js';
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
 /** @typedef {import('./protocol.js').ClosedDetail} ClosedDetail */
+/** @typedef {import('./protocol.js').RemoteTrackDetail} RemoteTrackDetail */
 /** @typedef {'info' | 'warning' | 'error'} Level */
 
 /**
@@ -270,8 +271,8 @@ function updateCount() {
 }
 
 /**
- * Remote media elements by "participant\0track".
- * @type {Map<string, {mediaTrack: MediaStreamTrack, kind: 'audio' | 'video', element: HTMLMediaElement | null}>}
+ * Remote tracks received, by "participant\0track".
+ * @type {Map<string, RemoteTrackDetail>}
  */
 const remoteMedia = new Map();
 
@@ -285,75 +286,80 @@ function trackInfo(participant, track) {
 }
 
 /**
- * Put a remote track where it belongs: audio into an <audio> of the participant's tile,
- * camera video into the tile's <video>, a screen share into a tile of its own.
- * @param {string} participant
- * @param {string} track
+ * @param {HTMLMediaElement} el
+ * @param {MediaStreamTrack | null} track
  */
-function placeMedia(participant, track) {
-  const key = `${participant}\u0000${track}`;
-  const m = remoteMedia.get(key);
-  if (!m) return;
-  const tile = tileFor(participant);
-  const source = trackInfo(participant, track)?.source;
-  if (m.kind === 'audio') {
-    if (m.element) return;
-    const audio = document.createElement('audio');
-    audio.autoplay = true;
-    audio.dataset.track = track;
-    audio.srcObject = new MediaStream([m.mediaTrack]);
-    tile.append(audio);
-    m.element = audio;
-    audio.play().catch((e) => console.warn('confab: audio playback needs a click:', e));
-    return;
-  }
-  if (source === 'screen') {
-    if (m.element?.closest('.tile.screen')) return;
-    if (m.element && m.element.srcObject) m.element.srcObject = null;
-    const screenTile = makeTile('screen');
-    screenTile.dataset.screenOf = participant;
-    screenTile.dataset.track = track;
-    screenTile.dataset.hasVideo = 'true';
-    screenTile.dataset.audioMuted = 'false';
-    const name = client?.participants.get(participant)?.name ?? '…';
-    /** @type {HTMLElement} */ (screenTile.querySelector('.name')).textContent = `${name} (screen)`;
-    const video = /** @type {HTMLVideoElement} */ (screenTile.querySelector('video'));
-    video.srcObject = new MediaStream([m.mediaTrack]);
-    video.play().catch(() => {});
-    tile.after(screenTile);
-    m.element = video;
-    layout();
-    return;
-  }
-  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
-  video.srcObject = new MediaStream([m.mediaTrack]);
-  video.dataset.track = track;
-  video.play().catch(() => {});
-  m.element = video;
+function attach(el, track) {
+  const current = el.srcObject instanceof MediaStream ? el.srcObject.getTracks()[0] : null;
+  if (current === track) return;
+  el.srcObject = track ? new MediaStream([track]) : null;
+  if (track) el.play().catch((e) => console.warn('confab: playback blocked:', e));
+  else el.dispatchEvent(new Event('emptied'));
 }
 
 /**
+ * Show a participant's remote tracks where they belong: each audio track in an <audio> of
+ * their tile, the camera in the tile's <video>, each screen share in a tile of its own.
+ * Idempotent: called whenever tracks or what is known of them change.
  * @param {string} participant
- * @param {string} track
  */
-function dropMedia(participant, track) {
-  const key = `${participant}\u0000${track}`;
-  const m = remoteMedia.get(key);
-  if (!m) return;
-  remoteMedia.delete(key);
-  const el = m.element;
-  if (!el) return;
-  const screenTile = el.closest('.tile.screen');
-  if (screenTile) {
-    screenTile.remove();
-    layout();
-  } else if (el instanceof HTMLAudioElement) {
-    el.srcObject = null;
-    el.remove();
-  } else if (el.dataset.track === track) {
-    el.srcObject = null;
-    el.dispatchEvent(new Event('emptied'));
+function renderMedia(participant) {
+  const mine = [...remoteMedia.values()].filter((m) => m.participant === participant);
+  if (mine.length === 0 && !client?.participants.has(participant)) {
+    // Gone (an m-line stopped after participant_left): do not bring the tile back.
+    removeTile(participant);
+    return;
   }
+  const tile = tileFor(participant);
+  const isScreen = (/** @type {{track: string}} */ m) => trackInfo(participant, m.track)?.source === 'screen';
+
+  const audios = mine.filter((m) => m.kind === 'audio');
+  for (const el of tile.querySelectorAll('audio')) {
+    if (!audios.some((m) => m.track === el.dataset.track)) {
+      el.srcObject = null;
+      el.remove();
+    }
+  }
+  for (const m of audios) {
+    if (tile.querySelector(`audio[data-track="${CSS.escape(m.track)}"]`)) continue;
+    const audio = document.createElement('audio');
+    audio.autoplay = true;
+    audio.dataset.track = m.track;
+    tile.append(audio);
+    attach(audio, m.mediaTrack);
+  }
+
+  const videos = mine.filter((m) => m.kind === 'video');
+  const camera = videos.filter((m) => !isScreen(m)).at(-1);
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
+  attach(video, camera?.mediaTrack ?? null);
+  video.dataset.track = camera?.track ?? '';
+
+  const screens = videos.filter(isScreen);
+  const escaped = CSS.escape(participant);
+  for (const el of ui.grid.querySelectorAll(`.tile.screen[data-screen-of="${escaped}"]`)) {
+    if (!(el instanceof HTMLElement) || !screens.some((m) => m.track === el.dataset.track)) el.remove();
+  }
+  let after = tile;
+  for (const m of screens) {
+    const found = ui.grid.querySelector(`.tile.screen[data-screen-of="${escaped}"][data-track="${CSS.escape(m.track)}"]`);
+    let screenTile = found instanceof HTMLElement ? found : null;
+    if (!screenTile) {
+      screenTile = makeTile('screen');
+      screenTile.dataset.screenOf = participant;
+      screenTile.dataset.track = m.track;
+      screenTile.dataset.hasVideo = 'true';
+      screenTile.dataset.audioMuted = 'false';
+      screenTile.dataset.videoMuted = 'false';
+      after.after(screenTile);
+    }
+    const name = client?.participants.get(participant)?.name ?? '…';
+    /** @type {HTMLElement} */ (screenTile.querySelector('.name')).textContent = `${name} (screen)`;
+    screenTile.dataset.videoMuted = String(trackInfo(participant, m.track)?.muted ?? false);
+    attach(/** @type {HTMLVideoElement} */ (screenTile.querySelector('video')), m.mediaTrack);
+    after = screenTile;
+  }
+  layout();
 }
 
 /** Size the tiles so that all of them fit the grid, 16:9, as large as possible. */
@@ -567,25 +573,31 @@ function wire(c) {
   });
   c.on('participant_joined', (msg) => { if (mine()) updateTile(msg.participant.id); });
   c.on('participant_left', (msg) => { if (mine()) removeTile(msg.participant); });
-  c.on('track_published', (msg) => {
+  /** @param {{participant: string}} msg */
+  const refresh = (msg) => {
     if (!mine()) return;
     updateTile(msg.participant);
-    placeMedia(msg.participant, msg.track.id);
-  });
+    renderMedia(msg.participant);
+  };
+  c.on('track_published', refresh);
   c.on('track_unpublished', (msg) => {
-    if (!mine()) return;
-    dropMedia(msg.participant, msg.track);
-    updateTile(msg.participant);
+    remoteMedia.delete(`${msg.participant}\u0000${msg.track}`);
+    refresh(msg);
   });
-  c.on('track_muted', (msg) => { if (mine()) updateTile(msg.participant); });
-  c.on('track_unmuted', (msg) => { if (mine()) updateTile(msg.participant); });
+  c.on('track_muted', refresh);
+  c.on('track_unmuted', refresh);
   c.on('remotetrack', (d) => {
     if (!mine()) return;
-    dropMedia(d.participant, d.track);
-    remoteMedia.set(`${d.participant}\u0000${d.track}`, { mediaTrack: d.mediaTrack, kind: d.kind, element: null });
-    placeMedia(d.participant, d.track);
+    remoteMedia.set(`${d.participant}\u0000${d.track}`, d);
+    renderMedia(d.participant);
   });
-  c.on('remotetrackended', (d) => { if (mine()) dropMedia(d.participant, d.track); });
+  c.on('remotetrackended', (d) => {
+    if (!mine()) return;
+    const key = `${d.participant}\u0000${d.track}`;
+    // Only if that m-line still is what carries this track.
+    if (remoteMedia.get(key)?.mid === d.mid) remoteMedia.delete(key);
+    renderMedia(d.participant);
+  });
   c.on('connectionstatechange', ({ state }) => {
     if (!mine()) return;
     const text = {

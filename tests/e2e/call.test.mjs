@@ -25,6 +25,7 @@ before(async () => {
 
 after(async () => {
   for (const p of people) {
+    await p.screenshot(`call-${p.name}`);
     if (p.pageErrors.length) console.log(`# ${p.name}: page errors: ${p.pageErrors.join(' | ')}`);
   }
   await browser?.close();

@@ -193,6 +193,11 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
     stats() {
       return inboundByParticipant(page);
     },
+    /** Save a screenshot to artifacts/<label>.png (for looking at after a run). */
+    async screenshot(label) {
+      fs.mkdirSync(artifactsDir, { recursive: true });
+      await page.screenshot({ path: path.join(artifactsDir, `${label}.png`) }).catch(() => {});
+    },
     async close() {
       await context.close().catch(() => {});
     },
