@@ -389,7 +389,7 @@ function syncButtons() {
     [ui.micButton, 'audio', 'microphone'],
     [ui.cameraButton, 'video', 'camera'],
   ])) {
-    const muted = client?.isMuted(kind) ?? null;
+    const muted = client?.isMuted(what) ?? null;
     button.disabled = muted === null;
     button.setAttribute('aria-pressed', String(muted === true));
     const label = muted === null ? `No ${what}` : kind === 'audio'
@@ -398,21 +398,21 @@ function syncButtons() {
     button.setAttribute('aria-label', label);
     button.title = label;
   }
-  const audioMuted = client?.isMuted('audio') ?? true;
-  const videoMuted = client?.isMuted('video') ?? true;
+  const audioMuted = client?.isMuted('microphone') ?? true;
+  const videoMuted = client?.isMuted('camera') ?? true;
   selfTile.dataset.audioMuted = String(audioMuted);
   selfTile.dataset.videoMuted = String(videoMuted);
 }
 
 ui.micButton.addEventListener('click', () => {
   if (!client) return;
-  client.setMuted('audio', !client.isMuted('audio'));
+  client.setMuted('microphone', !client.isMuted('microphone'));
   syncButtons();
 });
 
 ui.cameraButton.addEventListener('click', () => {
   if (!client) return;
-  client.setMuted('video', !client.isMuted('video'));
+  client.setMuted('camera', !client.isMuted('camera'));
   syncButtons();
 });
 

@@ -369,6 +369,21 @@ export class ConfabClient extends EventTarget {
   }
 
   /**
+   * Stop publishing a local track: its transceiver is stopped and the next offer tells the
+   * server (which then sends `track_unpublished` to the others). The track itself is not
+   * stopped. Returns whether the track was published.
+   * @param {MediaStreamTrack} track
+   * @returns {boolean}
+   */
+  unpublish(track) {
+    const i = this.localTracks.findIndex((t) => t.track === track);
+    if (i < 0) return false;
+    const [lt] = this.localTracks.splice(i, 1);
+    lt.transceiver.stop();
+    return true;
+  }
+
+  /**
    * Mute or unmute local tracks: `what` is a kind (`audio`/`video`), a track source
    * (`camera`...), a track id (mid) or a MediaStreamTrack id. Sets `track.enabled` and tells
    * the server. Returns the number of tracks changed.
