@@ -51,12 +51,28 @@ export async function startServer(label, { timeoutMs = 20_000 } = {}) {
   const child = spawn(bin, ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { RUST_LOG: 'info', ...process.env },
+    // Its own process group, so that killing it also kills anything it started.
+    detached: true,
   });
+  /** @param {NodeJS.Signals} signal */
+  const signalGroup = (signal) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  const kill = () => {
+    signalGroup('SIGKILL');
+    child.stdout.destroy();
+    child.stderr.destroy();
+  };
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let tail = '';
   const url = await new Promise((resolve, reject) => {
     let buffered = '';
     const timer = setTimeout(() => {
+      kill();
       reject(new Error(`${bin} printed no http://127.0.0.1:PORT/ line in ${timeoutMs} ms; output:\n${tail}`));
     }, timeoutMs);
     /** @param {Buffer} chunk */
@@ -86,7 +102,6 @@ export async function startServer(label, { timeoutMs = 20_000 } = {}) {
       reject(new Error(`${bin} exited (code ${code}, signal ${signal}) before printing its URL; output:\n${tail}`));
     });
   });
-  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
   process.once('exit', kill);
   return {
     /** the page URL, e.g. http://127.0.0.1:41234/ */
@@ -98,11 +113,12 @@ export async function startServer(label, { timeoutMs = 20_000 } = {}) {
     /** SIGTERM, then SIGKILL after 3 s. */
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        signalGroup('SIGTERM');
         const t = setTimeout(kill, 3000);
         await exited;
         clearTimeout(t);
       }
+      signalGroup('SIGKILL');
       log.end();
     },
     /** Kill it at once, as a crash would. */
