@@ -19,6 +19,9 @@ use crate::track::{OutTrack, Published};
 
 /// Something a participant's `Rtc` produced that concerns more than the participant itself; the
 /// core carries these out after draining.
+// Media is by far the most frequent effect: moving it through the (reused) queue by value is
+// cheaper than a box, which would be an allocation per packet.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Effect {
     /// An RTP packet from this publisher, to forward.

@@ -35,7 +35,7 @@ pub fn video_frame(publisher: &str, number: u32, keyframe: bool, size: usize) ->
 
 /// An Opus-sized audio frame.
 pub fn audio_frame(publisher: &str, number: u32) -> Vec<u8> {
-    let mut f = vec![0xfc];
+    let mut f = vec![0xf9];
     push_tag(&mut f, publisher, number);
     f.resize(f.len().max(80), 0x55);
     f
@@ -59,7 +59,7 @@ pub fn read_tag(frame: &[u8]) -> Option<FrameTag> {
     Some(FrameTag {
         publisher: String::from_utf8_lossy(name).into_owned(),
         number: u32::from_be_bytes(number.try_into().ok()?),
-        // Only video frames start with a VP8 tag; for audio the first byte is 0xfc (odd).
+        // Only video frames start with a VP8 tag; for audio the first byte is 0xf9 (odd).
         keyframe: frame.first().is_some_and(|b| b & 0x01 == 0),
     })
 }

@@ -151,6 +151,10 @@ impl Peer {
                     return Ok(None);
                 }
                 self.mid_map = tracks.into_iter().map(|(mid, p, t)| (mid, (p, t))).collect();
+                // Answer like a browser: browsers take the active DTLS role (they are the DTLS
+                // client) when answering, str0m takes the passive one. Telling str0m the offerer
+                // is passive makes it active, so the SFU is the DTLS server, as with browsers.
+                let sdp = sdp.replace("a=setup:actpass", "a=setup:passive");
                 let offer = SdpOffer::from_sdp_string(&sdp).map_err(|e| e.to_string())?;
                 let answer = self.rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string())?;
                 Ok(Some(ToSfu::Answer(id, answer.to_sdp_string())))

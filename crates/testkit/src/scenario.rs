@@ -95,8 +95,8 @@ impl Scenario {
         self.peers.push(Peer::new(self.now, name, id.clone(), addr));
         let seed = i as u64 * 2;
         self.links.push(Link {
-            up: Netem::new(self.network.clone().seed(seed + 1)),
-            down: Netem::new(self.network.clone().seed(seed + 2)),
+            up: Netem::new(self.network.seed(seed + 1)),
+            down: Netem::new(self.network.seed(seed + 2)),
         });
         self.left.push(false);
         self.command(i, Command::Join { participant: id, room: room.into(), name: name.into() });
