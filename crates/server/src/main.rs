@@ -1,1 +1,126 @@
-fn main() {}
+//! The `confab` binary: configuration, the media workers, and the HTTP/WebSocket server.
+
+mod assets;
+mod config;
+mod error;
+mod http;
+mod net;
+mod registry;
+mod stats;
+mod udp;
+mod wire;
+mod worker;
+mod ws;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Cli, Config};
+use crate::error::Error;
+use crate::http::AppState;
+use crate::registry::Registry;
+
+fn main() -> ExitCode {
+    let config = match Config::from_cli(Cli::parse()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_new(&config.log);
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: --log {:?}: {e}", config.log);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> Result<(), Error> {
+    // Media workers first: each binds its own port and runs on its own thread.
+    let mut workers = Vec::with_capacity(config.workers);
+    for i in 0..config.workers {
+        let port = if config.rtc.port() == 0 { 0 } else { config.rtc.port() + i as u16 };
+        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), &config.public_ips)?);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .map_err(|source| Error::Bind { what: "HTTP", addr: config.http, source })?;
+        let http_addr = listener.local_addr()?;
+        let (shutdown, _) = watch::channel(false);
+        let state = Arc::new(AppState { registry: Registry::new(workers.len()), workers, shutdown, started: std::time::Instant::now() });
+        banner(http_addr, &state);
+        let app = http::router(state.clone());
+        let stop = state.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                let _ = stop.shutdown.send(true);
+            })
+            .await?;
+        Ok(())
+    })
+}
+
+/// What a person needs to know after `cargo run`: where to point the browser.
+fn banner(http: SocketAddr, state: &AppState) {
+    let port = http.port();
+    println!("confab {} is running.", env!("CARGO_PKG_VERSION"));
+    if http.ip().is_unspecified() {
+        println!("  Open http://localhost:{port}/ in two browser tabs to start a call.");
+        let lan: Vec<IpAddr> = net::local_ips(http.is_ipv6()).into_iter().filter(|ip| !ip.is_loopback()).collect();
+        for ip in lan {
+            let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+            println!("  On your network: http://{host}:{port}/ (browsers allow the camera only over HTTPS or on localhost)");
+        }
+    } else {
+        let host = if http.is_ipv6() { format!("[{}]", http.ip()) } else { http.ip().to_string() };
+        println!("  Open http://{host}:{port}/ in two browser tabs to start a call.");
+    }
+    let media: Vec<String> = state.workers.iter().map(|w| w.addr.to_string()).collect();
+    let advertised: Vec<String> = state
+        .workers
+        .first()
+        .map(|w| w.candidates.iter().map(|c| c.ip().to_string()).collect())
+        .unwrap_or_default();
+    println!("  Media: UDP {} (advertised as {})", media.join(", "), advertised.join(", "));
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

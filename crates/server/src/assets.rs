@@ -1,0 +1,30 @@
+//! The web client, embedded into the binary at build time: nothing to build or install to run
+//! it.
+
+/// (path, content type, contents)
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("/index.html", "text/html; charset=utf-8", include_bytes!("../../../web/index.html")),
+    ("/app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/app.js")),
+    ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
+    ("/style.css", "text/css; charset=utf-8", include_bytes!("../../../web/style.css")),
+];
+
+/// The content type and contents of the asset at `path`.
+pub(crate) fn get(path: &str) -> Option<(&'static str, &'static [u8])> {
+    ASSETS.iter().find(|(p, _, _)| *p == path).map(|(_, t, body)| (*t, *body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_and_its_modules_are_embedded() {
+        let (t, page) = super::get("/index.html").unwrap();
+        assert!(t.starts_with("text/html"));
+        let page = std::str::from_utf8(page).unwrap();
+        for module in ["app.js", "style.css"] {
+            assert!(page.contains(module), "index.html does not load {module}");
+        }
+        assert!(super::get("/protocol.js").is_some());
+        assert!(super::get("/../Cargo.toml").is_none());
+    }
+}

@@ -1,0 +1,184 @@
+//! Settings: command-line flags, environment variables and a TOML file, in that order of
+//! precedence, over built-in defaults that need no file at all.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::error::Error;
+
+const DEFAULT_HTTP: &str = "0.0.0.0:7880";
+const DEFAULT_RTC: &str = "0.0.0.0:7881";
+
+/// confab: a self-hosted WebRTC communication system (video meetings, calls, live streams) in one
+/// binary.
+///
+/// With no options it serves the web meeting client on http://localhost:7880/ and media on UDP
+/// port 7881 and up. Every option can also be set by an environment variable (shown below) or in
+/// a TOML file given with --config, using the option's long name as the key (for example
+/// `http = "0.0.0.0:80"`, `public-ip = ["203.0.113.7"]`). Flags override the environment, which
+/// overrides the file.
+#[derive(Debug, Parser)]
+#[command(name = "confab", version, about, long_about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Read settings from this TOML file.
+    #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address for the web client, WebSocket signaling (/ws) and HTTP APIs [default: 0.0.0.0:7880].
+    #[arg(long, env = "CONFAB_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
+
+    /// UDP address media is served on. With several media workers they use consecutive ports from
+    /// this one [default: 0.0.0.0:7881].
+    #[arg(long, env = "CONFAB_RTC", value_name = "ADDR")]
+    rtc: Option<SocketAddr>,
+
+    /// An address to advertise in ICE candidates, e.g. the server's public IP behind a 1:1 NAT.
+    /// Repeatable (or comma-separated in the environment) [default: the addresses of the local
+    /// interfaces, loopback included].
+    #[arg(long = "public-ip", env = "CONFAB_PUBLIC_IP", value_name = "IP", value_delimiter = ',')]
+    public_ip: Vec<IpAddr>,
+
+    /// Number of media workers: threads with one UDP port each; a room lives on one worker
+    /// [default: one per CPU core].
+    #[arg(long, env = "CONFAB_WORKERS", value_name = "N")]
+    workers: Option<NonZeroUsize>,
+
+    /// Log filter, e.g. `info`, `debug` or `confab=debug,str0m=warn` [default: info].
+    #[arg(long, env = "CONFAB_LOG", value_name = "FILTER")]
+    log: Option<String>,
+}
+
+/// The settings as read from a `--config` file. Keys are the long option names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    http: Option<SocketAddr>,
+    rtc: Option<SocketAddr>,
+    public_ip: Option<Vec<IpAddr>>,
+    workers: Option<NonZeroUsize>,
+    log: Option<String>,
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) http: SocketAddr,
+    pub(crate) rtc: SocketAddr,
+    pub(crate) public_ips: Vec<IpAddr>,
+    pub(crate) workers: usize,
+    pub(crate) log: String,
+}
+
+impl Config {
+    /// Resolve the settings of a parsed command line.
+    pub(crate) fn from_cli(cli: Cli) -> Result<Config, Error> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let default_addr = |s: &str| s.parse::<SocketAddr>().unwrap_or_else(|_| unreachable!());
+        let public_ips = if cli.public_ip.is_empty() { file.public_ip.unwrap_or_default() } else { cli.public_ip };
+        for ip in &public_ips {
+            if ip.is_unspecified() || ip.is_multicast() {
+                return Err(Error::Config(format!("--public-ip {ip}: not an address peers can send to")));
+            }
+        }
+        let workers = cli
+            .workers
+            .or(file.workers)
+            .map(NonZeroUsize::get)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get));
+        let rtc = cli.rtc.or(file.rtc).unwrap_or_else(|| default_addr(DEFAULT_RTC));
+        if rtc.port() != 0 && usize::from(rtc.port()) + workers - 1 > usize::from(u16::MAX) {
+            return Err(Error::Config(format!(
+                "--rtc {rtc}: {workers} workers need ports {} to {}, beyond 65535",
+                rtc.port(),
+                usize::from(rtc.port()) + workers - 1
+            )));
+        }
+        Ok(Config {
+            http: cli.http.or(file.http).unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
+            rtc,
+            public_ips,
+            workers,
+            log: cli.log.or(file.log).unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Error::Config(format!("--config {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(std::iter::once("confab").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        Config::from_cli(cli).map_err(|e| e.to_string())
+    }
+
+    fn file(contents: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("confab-test-{}.toml", fastrand::u64(..)));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.http, "0.0.0.0:7880".parse().unwrap());
+        assert_eq!(c.rtc, "0.0.0.0:7881".parse().unwrap());
+        assert!(c.public_ips.is_empty());
+        assert!(c.workers >= 1);
+        assert_eq!(c.log, "info");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let path = file("http = \"127.0.0.1:9000\"\nrtc = \"127.0.0.1:9001\"\npublic-ip = [\"203.0.113.7\"]\nworkers = 3\n");
+        let p = path.to_str().unwrap();
+        let c = parse(&["--config", p]).unwrap();
+        assert_eq!(c.http, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.public_ips, vec!["203.0.113.7".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.workers, 3);
+        let c = parse(&["--config", p, "--http", "127.0.0.1:9100", "--public-ip", "198.51.100.1", "--public-ip", "::1"]).unwrap();
+        assert_eq!(c.http, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(c.rtc, "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(c.public_ips.len(), 2);
+        std::fs::remove_file(path).ok();
+    }
+
+    #[test]
+    fn bad_values_name_what_is_wrong() {
+        let err = parse(&["--http", "localhost"]).unwrap_err();
+        assert!(err.contains("--http"), "{err}");
+        let err = parse(&["--workers", "0"]).unwrap_err();
+        assert!(err.contains("--workers"), "{err}");
+        let err = parse(&["--public-ip", "0.0.0.0"]).unwrap_err();
+        assert!(err.contains("--public-ip"), "{err}");
+        let err = parse(&["--bogus"]).unwrap_err();
+        assert!(err.contains("--bogus"), "{err}");
+        let err = parse(&["--rtc", "0.0.0.0:65535", "--workers", "2"]).unwrap_err();
+        assert!(err.contains("--rtc"), "{err}");
+
+        let path = file("htp = \"127.0.0.1:9000\"\n");
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains("htp"), "unknown key not named: {err}");
+        std::fs::write(&path, "http = \"nowhere\"\n").unwrap();
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.contains("http") && err.contains("--config"), "{err}");
+        std::fs::remove_file(path).ok();
+        let err = parse(&["--config", "/nonexistent/confab.toml"]).unwrap_err();
+        assert!(err.contains("/nonexistent/confab.toml"), "{err}");
+    }
+}

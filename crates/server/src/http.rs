@@ -1,0 +1,54 @@
+//! The HTTP side: the embedded web client, the WebSocket endpoint, health.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::watch;
+
+use crate::registry::Registry;
+use crate::worker::Worker;
+use crate::{assets, ws};
+
+/// What every request handler shares.
+pub(crate) struct AppState {
+    pub(crate) workers: Vec<Worker>,
+    pub(crate) registry: Registry,
+    /// Flips to `true` when the server shuts down.
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// When the server started.
+    pub(crate) started: std::time::Instant,
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/v1/stats", get(crate::stats::handler))
+        .route("/", get(|| async { asset("/index.html") }))
+        .route("/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move {
+            asset(&format!("/{file}"))
+        }))
+        .with_state(state)
+}
+
+async fn websocket(upgrade: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {
+    upgrade
+        .max_message_size(signal::MAX_FRAME_BYTES)
+        .max_frame_size(signal::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| ws::session(socket, state))
+}
+
+fn asset(path: &str) -> Response {
+    match assets::get(path) {
+        Some((content_type, body)) => (
+            [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}

@@ -1,0 +1,77 @@
+//! Which media worker each room lives on. A room goes to the least loaded worker at its first
+//! join and stays there until its last participant leaves.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// room -> (worker, participants)
+    rooms: HashMap<String, (usize, usize)>,
+    /// participants per worker
+    load: Vec<usize>,
+}
+
+impl Registry {
+    pub(crate) fn new(workers: usize) -> Registry {
+        Registry { inner: Mutex::new(Inner { rooms: HashMap::new(), load: vec![0; workers.max(1)] }) }
+    }
+
+    /// A participant enters `room`: the worker it lives on.
+    pub(crate) fn join(&self, room: &str) -> usize {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Inner { rooms, load } = &mut *inner;
+        let entry = rooms.entry(room.to_string()).or_insert_with(|| {
+            let least = (0..load.len()).min_by_key(|&w| load[w]).unwrap_or(0);
+            (least, 0)
+        });
+        entry.1 += 1;
+        load[entry.0] += 1;
+        entry.0
+    }
+
+    /// A participant of `room` is gone.
+    pub(crate) fn leave(&self, room: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Inner { rooms, load } = &mut *inner;
+        if let Some(entry) = rooms.get_mut(room) {
+            entry.1 = entry.1.saturating_sub(1);
+            load[entry.0] = load[entry.0].saturating_sub(1);
+            if entry.1 == 0 {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    /// Rooms open now.
+    #[cfg(test)]
+    pub(crate) fn rooms(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).rooms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_stay_on_their_worker_and_spread_by_load() {
+        let r = Registry::new(2);
+        let a = r.join("a");
+        assert_eq!(r.join("a"), a);
+        let b = r.join("b");
+        assert_ne!(a, b, "the second room goes to the idle worker");
+        r.leave("a");
+        r.leave("a");
+        assert_eq!(r.rooms(), 1);
+        // "a" is gone; it may come back anywhere.
+        r.join("a");
+        assert_eq!(r.rooms(), 2);
+        r.leave("nope");
+    }
+}

@@ -1,0 +1,87 @@
+//! `GET /api/v1/stats`: what the media workers have done and what it cost, for operators and the
+//! load tester (server CPU per forwarded packet).
+
+use std::sync::Arc;
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::http::AppState;
+use crate::worker::{ToWorker, WorkerStats};
+
+/// The stats document.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Stats {
+    /// Seconds since the server started.
+    uptime_seconds: f64,
+    /// CPU time the whole process has used (user + system), in seconds.
+    process_cpu_seconds: Option<f64>,
+    participants: u64,
+    rooms: u64,
+    datagrams_in: u64,
+    bytes_in: u64,
+    datagrams_unrouted: u64,
+    datagrams_malformed: u64,
+    rtp_in: u64,
+    rtp_forwarded: u64,
+    rtp_forwarded_bytes: u64,
+    datagrams_out: u64,
+    bytes_out: u64,
+    send_dropped: u64,
+    keyframe_requests: u64,
+    workers: usize,
+}
+
+pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
+    let mut total = Stats {
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        process_cpu_seconds: process_cpu_seconds(),
+        workers: state.workers.len(),
+        ..Stats::default()
+    };
+    for worker in &state.workers {
+        let (tx, rx) = oneshot::channel();
+        if worker.tx.send(ToWorker::Stats(tx)).await.is_err() {
+            continue;
+        }
+        let Ok(WorkerStats { sfu: s, send_dropped }) = rx.await else { continue };
+        total.participants += s.participants;
+        total.rooms += s.rooms;
+        total.datagrams_in += s.datagrams_in;
+        total.bytes_in += s.bytes_in;
+        total.datagrams_unrouted += s.datagrams_unrouted;
+        total.datagrams_malformed += s.datagrams_malformed;
+        total.rtp_in += s.rtp_in;
+        total.rtp_forwarded += s.rtp_forwarded;
+        total.rtp_forwarded_bytes += s.rtp_forwarded_bytes;
+        total.datagrams_out += s.datagrams_out;
+        total.bytes_out += s.bytes_out;
+        total.keyframe_requests += s.keyframe_requests;
+        total.send_dropped += send_dropped;
+    }
+    Json(total)
+}
+
+/// User + system CPU time of this process, from /proc (Linux); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux architecture confab builds for.
+    Some(ticks as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_time_is_read() {
+        let cpu = super::process_cpu_seconds();
+        if cfg!(target_os = "linux") {
+            assert!(cpu.is_some_and(|c| c >= 0.0));
+        }
+    }
+}

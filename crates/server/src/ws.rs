@@ -1,0 +1,239 @@
+//! One WebSocket signaling session (docs/protocol.md): parse the client's messages, pass them to
+//! the media worker of its room, and put the worker's messages on the wire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use signal::{ClientMessage, ErrorCode, ServerMessage, PROTOCOL_VERSION};
+use sfu::{Command, LeaveReason, ParticipantId};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, interval_at};
+
+use crate::http::AppState;
+use crate::wire;
+use crate::worker::{SESSION_QUEUE, ToSession, ToWorker};
+
+/// Close codes (see docs/protocol.md).
+pub(crate) const CLOSE_NORMAL: u16 = 1000;
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_INTERNAL: u16 = 1011;
+pub(crate) const CLOSE_IDLE: u16 = 4001;
+pub(crate) const CLOSE_REMOVED: u16 = 4002;
+
+/// The server pings this often...
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// ...and closes a socket it has heard nothing from for this long.
+const IDLE_LIMIT: Duration = Duration::from_secs(45);
+
+struct Joined {
+    participant: ParticipantId,
+    room: String,
+    worker: usize,
+    events: mpsc::Receiver<ToSession>,
+}
+
+/// How a session ended, for the room.
+enum End {
+    /// Close with this code and reason; the participant leaves for `LeaveReason`.
+    Close(u16, &'static str, LeaveReason),
+    /// The socket is gone.
+    Gone,
+}
+
+pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
+    let mut joined: Option<Joined> = None;
+    let mut last_heard = Instant::now();
+    let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut shutdown = state.shutdown.subscribe();
+    let end = loop {
+        let event = async {
+            match joined.as_mut() {
+                Some(j) => j.events.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = socket.recv() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(end) = on_text(&mut socket, &state, &mut joined, text.as_str()).await {
+                            break end;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let msg = ServerMessage::error(ErrorCode::BadMessage, "binary frames are not part of the protocol", None);
+                        if send(&mut socket, &msg).await.is_err() {
+                            break End::Gone;
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break End::Gone,
+                    Some(Err(e)) => {
+                        // tungstenite reports an over-long frame as a capacity error.
+                        if e.to_string().contains("too long") {
+                            break End::Close(CLOSE_TOO_BIG, "message too big", LeaveReason::Disconnected);
+                        }
+                        break End::Gone;
+                    }
+                }
+            }
+            event = event => match event {
+                Some(ToSession::Signal(signal)) => {
+                    if send(&mut socket, &wire::server_message(signal)).await.is_err() {
+                        break End::Gone;
+                    }
+                }
+                Some(ToSession::Refused { request, error }) => {
+                    if send(&mut socket, &wire::refusal(request, &error)).await.is_err() {
+                        break End::Gone;
+                    }
+                }
+                Some(ToSession::Removed(reason)) => {
+                    let (msg, code) = wire::removal(reason);
+                    let _ = send(&mut socket, &msg).await;
+                    break End::Close(code, "removed", reason);
+                }
+                None => {
+                    // The worker dropped us: we were not reading fast enough.
+                    let (msg, code) = wire::removal(LeaveReason::Disconnected);
+                    let _ = send(&mut socket, &msg).await;
+                    break End::Close(code, "too slow", LeaveReason::Disconnected);
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_LIMIT {
+                    break End::Close(CLOSE_IDLE, "keepalive timeout", LeaveReason::Disconnected);
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break End::Gone;
+                }
+            }
+            _ = shutdown.changed() => {
+                break End::Close(CLOSE_GOING_AWAY, "server shutting down", LeaveReason::Disconnected);
+            }
+        }
+    };
+    let reason = match end {
+        End::Close(code, text, reason) => {
+            let frame = CloseFrame { code, reason: text.into() };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+            if code == CLOSE_TOO_BIG {
+                // The rest of the oversized frame is still unread, and closing a TCP socket with
+                // unread data resets it: the client would see 1006 instead of our close code.
+                // Hold the connection a moment so the client reads the close frame first.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            reason
+        }
+        End::Gone => LeaveReason::Disconnected,
+    };
+    if let Some(j) = joined {
+        let leave = Command::Leave { participant: j.participant, reason };
+        let _ = state.workers[j.worker].tx.send(ToWorker::Command { request: "leave", command: leave }).await;
+        state.registry.leave(&j.room);
+    }
+}
+
+/// Handle one text frame; `Some` ends the session.
+async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<Joined>, text: &str) -> Option<End> {
+    let msg = match signal::parse_client_message(text) {
+        Ok(msg) => msg,
+        Err(e) => {
+            let reply = ServerMessage::error(e.code(), e.to_string(), None);
+            return send(socket, &reply).await.err();
+        }
+    };
+    let request = msg.type_name();
+    let reply_error = |code: ErrorCode, message: String| ServerMessage::error(code, message, Some(request));
+    let (participant, worker) = match (&msg, joined.as_ref()) {
+        (ClientMessage::Ping(ping), _) => {
+            return send(socket, &ServerMessage::Pong { id: ping.id }).await.err();
+        }
+        (ClientMessage::Join(join), None) => {
+            return match join_room(state, join) {
+                Ok(j) => {
+                    *joined = Some(j);
+                    None
+                }
+                Err(reply) => {
+                    let full = matches!(reply, ServerMessage::Error { code: ErrorCode::ServerFull, .. });
+                    match send(socket, &reply).await {
+                        Err(end) => Some(end),
+                        Ok(()) if full => Some(End::Close(CLOSE_REMOVED, "server full", LeaveReason::Disconnected)),
+                        Ok(()) => None,
+                    }
+                }
+            };
+        }
+        (ClientMessage::Join(_), Some(_)) => {
+            let reply = reply_error(ErrorCode::AlreadyJoined, "this socket has already joined a room".into());
+            return send(socket, &reply).await.err();
+        }
+        (_, None) => {
+            let reply = reply_error(ErrorCode::NotJoined, "send join first".into());
+            return send(socket, &reply).await.err();
+        }
+        (_, Some(j)) => (j.participant.clone(), j.worker),
+    };
+    let command = match msg {
+        ClientMessage::Offer(o) => Command::Offer { participant, sdp: o.sdp, tracks: wire::track_meta(o.tracks) },
+        ClientMessage::Answer(a) => Command::Answer { participant, id: a.id, sdp: a.sdp },
+        ClientMessage::Candidate(c) => match c.candidate {
+            Some(c) if !c.candidate.trim().is_empty() => Command::Candidate { participant, candidate: c.candidate },
+            // End of candidates: nothing to do for an ICE-lite server.
+            _ => return None,
+        },
+        ClientMessage::Mute(m) => Command::Mute { participant, track: m.track, muted: m.muted },
+        ClientMessage::Leave => {
+            if let Some(j) = joined.take() {
+                let leave = Command::Leave { participant: j.participant, reason: LeaveReason::Left };
+                let _ = state.workers[worker].tx.send(ToWorker::Command { request, command: leave }).await;
+                state.registry.leave(&j.room);
+            }
+            return Some(End::Close(CLOSE_NORMAL, "left", LeaveReason::Left));
+        }
+        _ => return None,
+    };
+    if state.workers[worker].tx.send(ToWorker::Command { request, command }).await.is_err() {
+        let _ = send(socket, &reply_error(ErrorCode::Internal, "the media worker stopped".into())).await;
+        return Some(End::Close(CLOSE_INTERNAL, "media worker stopped", LeaveReason::Internal));
+    }
+    None
+}
+
+fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, ServerMessage> {
+    let refuse = |e: signal::Error| ServerMessage::error(e.code(), e.to_string(), Some("join"));
+    if let Some(v) = join.protocol.filter(|v| *v != PROTOCOL_VERSION) {
+        return Err(refuse(signal::Error::UnsupportedVersion(v)));
+    }
+    let room = signal::validate_room(&join.room).map_err(refuse)?.to_string();
+    let name = signal::validate_name(&join.name).map_err(refuse)?.to_string();
+    let participant = ParticipantId::new(new_participant_id());
+    let worker = state.registry.join(&room);
+    let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, session: tx };
+    if state.workers[worker].tx.try_send(msg).is_err() {
+        state.registry.leave(&room);
+        return Err(ServerMessage::error(ErrorCode::ServerFull, "the server is too busy to take you now", Some("join")));
+    }
+    tracing::debug!(%participant, %room, worker, "joined");
+    Ok(Joined { participant, room, worker, events: rx })
+}
+
+/// A participant id: "P" and 11 random base-32 characters.
+fn new_participant_id() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut id = String::with_capacity(12);
+    id.push('P');
+    for _ in 0..11 {
+        id.push(char::from(ALPHABET[fastrand::usize(..32)]));
+    }
+    id
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), End> {
+    socket.send(Message::Text(msg.to_json().into())).await.map_err(|_| End::Gone)
+}
