@@ -270,6 +270,7 @@ impl Sfu {
             Effect::Publish(pix, mid, kind) => self.publish(pix, mid, kind),
             Effect::Unpublish(pix, mid) => self.unpublish(pix, mid),
             Effect::KeyframeRequest(pix, mid, _kind) => self.subscriber_wants_keyframe(now, pix, mid),
+            Effect::Connected(pix) => self.media_connected(now, pix),
             Effect::Fail(pix, reason) => {
                 if let Some(p) = self.participants.get(pix) {
                     let participant = p.id.clone();

@@ -73,6 +73,10 @@ impl Sfu {
                 break;
             };
             let Some(s) = self.participants.get_mut(sub) else { continue };
+            if !s.media_connected {
+                // Nothing written now would arrive: the run starts once connected.
+                continue;
+            }
             let Some(out) = s.outs.get_mut(slot).and_then(Option::as_mut) else { continue };
             let Some(out_mid) = out.active_mid() else { continue };
             let (seq, timestamp) = match out.forwarder.decide(&input, muted) {

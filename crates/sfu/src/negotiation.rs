@@ -86,6 +86,7 @@ impl Sfu {
             Ok(Ok(())) => {
                 let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
                 p.ice.exchanged(now, connect_timeout);
+                let connected = p.media_connected;
                 let mut started = Vec::new();
                 for out in p.outs.iter_mut().flatten() {
                     if let OutState::Offered(mid) = out.state {
@@ -96,9 +97,12 @@ impl Sfu {
                         }
                     }
                 }
-                // New subscribers of video start from a keyframe: ask for one now.
-                for (publisher, mid) in started {
-                    self.request_keyframe(now, publisher, mid);
+                // New subscribers of video start from a keyframe: ask for one now, or when the
+                // subscriber's media connection is up (a keyframe before that would be lost).
+                if connected {
+                    for (publisher, mid) in started {
+                        self.request_keyframe(now, publisher, mid);
+                    }
                 }
                 self.negotiate(pix);
                 Ok(())
@@ -163,6 +167,19 @@ impl Sfu {
             self.request_keyframe(now, pix, mid);
         }
         Ok(())
+    }
+
+    /// The participant's media connection came up: ask the publishers of everything it receives
+    /// for a keyframe, so its video starts at once.
+    pub(crate) fn media_connected(&mut self, now: Instant, pix: Pix) {
+        let sources: Vec<_> = self
+            .participants
+            .get(pix)
+            .map(|p| p.outs.iter().flatten().filter(|o| o.active_mid().is_some()).filter_map(|o| o.source).collect())
+            .unwrap_or_default();
+        for (publisher, mid) in sources {
+            self.request_keyframe(now, publisher, mid);
+        }
     }
 
     /// A subscriber's decoder asked for a keyframe on its m-line `mid`: pass it to the publisher.

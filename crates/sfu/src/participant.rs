@@ -32,6 +32,8 @@ pub(crate) enum Effect {
     Unpublish(Pix, Mid),
     /// The subscriber asked for a keyframe on its outgoing m-line `mid`.
     KeyframeRequest(Pix, Mid, KeyframeRequestKind),
+    /// The participant's media connection (ICE and DTLS) is up: its video can start.
+    Connected(Pix),
     /// The participant must go.
     Fail(Pix, LeaveReason),
 }
@@ -63,6 +65,8 @@ pub(crate) struct Participant {
     pub(crate) meta: Vec<(String, TrackMeta)>,
     pub(crate) offers: Offers,
     pub(crate) ice: IceWatch,
+    /// ICE and DTLS are up: media written now reaches the participant.
+    pub(crate) media_connected: bool,
     /// When the `Rtc` wants its next timeout.
     pub(crate) rtc_deadline: Instant,
     /// The earliest deadline queued in the core's timers for this participant.
@@ -289,7 +293,11 @@ impl Participant {
                 debug!(participant = %self.id, ?state, "ICE");
                 self.ice.on_state(now, state);
             }
-            RtcEvent::Connected => debug!(participant = %self.id, "media connected"),
+            RtcEvent::Connected => {
+                debug!(participant = %self.id, "media connected");
+                self.media_connected = true;
+                out.effects.push_back(Effect::Connected(pix));
+            }
             other => trace!(participant = %self.id, ?other, "rtc event"),
         }
     }

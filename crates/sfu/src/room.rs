@@ -46,6 +46,7 @@ impl Sfu {
             meta: Vec::new(),
             offers: Offers::default(),
             ice: IceWatch::default(),
+            media_connected: false,
             rtc_deadline: now,
             scheduled: None,
             dirty: false,
