@@ -507,31 +507,39 @@ async function onJoin(ev) {
   history.replaceState(null, '', `?${new URLSearchParams({ room, name })}`);
   try { localStorage.setItem('confab.name', name); } catch { /* private mode */ }
 
-  ui.joinStatus.textContent = 'Starting camera and microphone…';
-  const media = await getLocalMedia();
-  localStream = media.stream;
-  if (media.notice) showNotice(media.notice, 'warning');
-  selfVideo.srcObject = localStream;
-  selfVideo.play().catch(() => {});
-
+  // Camera and signaling start together: the others' media is negotiated while the camera
+  // starts, and our own tracks are published as soon as it has.
   ui.joinStatus.textContent = 'Connecting…';
   const c = new ConfabClient(wsUrl());
   client = c;
   debug.client = c;
   wire(c);
+  const mediaReady = getLocalMedia();
   try {
-    await c.join(room, name, localStream);
+    await c.join(room, name, null);
   } catch (err) {
-    if (client === c) {
-      client = null;
-      stopLocalMedia();
-    }
+    if (client === c) client = null;
+    mediaReady.then((m) => m.stream?.getTracks().forEach((t) => t.stop()));
     setJoining(false);
     showNotice(joinErrorText(err), 'error');
     return;
   }
   setJoining(false);
   enterCall(room, name);
+
+  const media = await mediaReady;
+  if (client !== c) {
+    // Left (or lost the connection) while the camera was starting.
+    media.stream?.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  const stream = media.stream;
+  localStream = stream;
+  if (media.notice) showNotice(media.notice, 'warning');
+  selfVideo.srcObject = stream;
+  selfVideo.play().catch(() => {});
+  for (const track of stream?.getTracks() ?? []) c.publish(track, /** @type {MediaStream} */ (stream));
+  showSelf();
 }
 
 /**
@@ -545,11 +553,16 @@ function enterCall(room, name) {
   document.title = `${room} · confab`;
   /** @type {HTMLElement} */ (selfTile.querySelector('.name')).textContent = `${name} (you)`;
   /** @type {HTMLElement} */ (selfTile.querySelector('.initials')).textContent = initials(name);
+  showSelf();
+  updateCount();
+  layout();
+}
+
+/** Show what we publish (if the camera has started) on the self tile and the buttons. */
+function showSelf() {
   selfTile.dataset.hasVideo = String(!!localStream?.getVideoTracks().length);
   selfTile.dataset.videoReady = String(!!localStream?.getVideoTracks().length);
   syncButtons();
-  updateCount();
-  layout();
 }
 
 function endCall() {
