@@ -85,7 +85,7 @@ test('a late joiner decodes everybody quickly', { timeout: 60_000 }, async (t) =
 
   // And the others decode the late joiner.
   for (const p of people.slice(0, 3)) {
-    const { all: ms } = await waitForVideoFrom({ ...p, clickedAt: Date.now() }, [/** @type {string} */ (dennis.id)]);
+    const { all: ms } = await waitForVideoFrom(p, [/** @type {string} */ (dennis.id)], 20_000, { from: 'now' });
     t.diagnostic(`${p.name} decodes Dennis ${ms} ms after checking`);
   }
   const flow = await until('Dennis to hear and see all three', async () => {
@@ -156,6 +156,22 @@ test('muting shows on the other tiles and unmuting resumes media', { timeout: 60
     }, { timeout: 10_000, interval: 0 });
     t.diagnostic(`${p.name} gets Ada's media again ${Date.now() - unmutedAt} ms after unmute: ${JSON.stringify(flow.deltas)}`);
   }
+});
+
+test('closing a tab without Leave removes its tile everywhere', { timeout: 30_000 }, async () => {
+  // The WebSocket closes with the tab: the server must notice and tell the room, no ghost.
+  const extra = await openParticipant(browser, server.url, { room: ROOM, name: 'Tab' });
+  await extra.clickJoin();
+  await extra.waitJoined();
+  for (const p of people) {
+    await p.page.locator(`.tile[data-participant="${extra.id}"]`).waitFor({ state: 'attached', timeout: 10_000 });
+  }
+  await extra.close();
+  for (const p of people) {
+    await p.page.locator(`.tile[data-participant="${extra.id}"]`).waitFor({ state: 'detached', timeout: 10_000 });
+  }
+  const stats = await (await fetch(new URL('/api/v1/stats', server.url))).json();
+  assert.equal(stats.participants, people.length, 'the server holds no ghost participant');
 });
 
 test('no uncaught errors in the pages', () => {

@@ -32,15 +32,17 @@ export const CHROMIUM_ARGS = [
   '--disable-backgrounding-occluded-windows',
 ];
 
-const URL_RE = /http:\/\/127\.0\.0\.1:\d+\//;
+/** The first URL the server prints is the page to open. */
+const URL_RE = /http:\/\/[^\s/]+:\d+\//;
 
 /**
- * Start the server binary (env CONFAB_BIN, default target/debug/confab) on ephemeral ports and
- * wait for the line announcing its page URL. Its output goes to artifacts/<label>.log.
+ * Start the server binary (env CONFAB_BIN, default target/debug/confab) on ephemeral ports (or
+ * with `args`) and wait for the line announcing its page URL. Its output goes to
+ * artifacts/<label>.log.
  * @param {string} label
- * @param {{timeoutMs?: number}} [opts]
+ * @param {{timeoutMs?: number, args?: string[]}} [opts]
  */
-export async function startServer(label, { timeoutMs = 20_000 } = {}) {
+export async function startServer(label, { timeoutMs = 20_000, args = ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0'] } = {}) {
   const bin = process.env.CONFAB_BIN || path.join(repoRoot, 'target', 'debug', 'confab');
   if (!fs.existsSync(bin)) {
     throw new Error(`no confab binary at ${bin}: build it (cargo build) or set CONFAB_BIN`);
@@ -48,7 +50,7 @@ export async function startServer(label, { timeoutMs = 20_000 } = {}) {
   fs.mkdirSync(artifactsDir, { recursive: true });
   const logPath = path.join(artifactsDir, `${label}.log`);
   const log = fs.createWriteStream(logPath);
-  const child = spawn(bin, ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0'], {
+  const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { RUST_LOG: 'info', ...process.env },
     // Its own process group, so that killing it also kills anything it started.
@@ -73,7 +75,7 @@ export async function startServer(label, { timeoutMs = 20_000 } = {}) {
     let buffered = '';
     const timer = setTimeout(() => {
       kill();
-      reject(new Error(`${bin} printed no http://127.0.0.1:PORT/ line in ${timeoutMs} ms; output:\n${tail}`));
+      reject(new Error(`${bin} printed no http://HOST:PORT/ line in ${timeoutMs} ms; output:\n${tail}`));
     }, timeoutMs);
     /** @param {Buffer} chunk */
     const onData = (chunk) => {
@@ -129,12 +131,16 @@ export async function startServer(label, { timeoutMs = 20_000 } = {}) {
   };
 }
 
-/** Launch Debian's chromium (never a downloaded browser). */
-export function launchBrowser() {
+/**
+ * Launch Debian's chromium (never a downloaded browser). With `allowLoopback: false` it behaves
+ * like a user's browser, which ignores loopback ICE candidates.
+ * @param {{allowLoopback?: boolean}} [opts]
+ */
+export function launchBrowser({ allowLoopback = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: allowLoopback ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => a !== '--allow-loopback-in-peer-connection'),
     timeout: 30_000,
   });
 }
@@ -172,6 +178,10 @@ export async function until(what, fn, { timeout = 15_000, interval = 200 } = {})
  */
 export async function openParticipant(browser, baseUrl, { room, name, initScript }) {
   const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+  // The page's own clock of the Join: when the form's submit event fires.
+  await context.addInitScript(() => {
+    document.addEventListener('submit', () => { /** @type {any} */ (window).__joinSubmitAt = performance.now(); }, true);
+  });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   /** @type {string[]} */
@@ -263,22 +273,43 @@ export function inboundByParticipant(page) {
 }
 
 /**
- * Wait until `p` decodes video from every one of `others` (participant ids); returns the ms
- * from `p`'s last Join click to the first remote frame and to frames from all of them.
+ * Wait until `p` decodes video from every one of `others` (participant ids); returns the ms to
+ * the first remote frame and to frames from all of them. Measured inside the page, from its
+ * Join (the form's submit event; `from: 'now'`: from this call), by polling getStats every
+ * 20 ms there: the figure is the page's, not inflated by the test driver on a busy machine.
  * @param {Awaited<ReturnType<typeof openParticipant>>} p
  * @param {string[]} others
  * @param {number} [timeout]
+ * @param {{from?: 'join' | 'now'}} [opts]
  */
-export async function waitForVideoFrom(p, others, timeout = 20_000) {
-  let first = null;
-  await until(`${p.name} to decode video from ${others.join(', ')}`, async () => {
-    const s = await p.stats();
-    const decoding = others.filter((o) => (s[o]?.video?.framesDecoded ?? 0) > 0);
-    if (decoding.length > 0 && first === null) first = Date.now() - p.clickedAt;
-    return decoding.length === others.length ? s : null;
-  }, { timeout, interval: 50 });
-  const all = Date.now() - p.clickedAt;
-  return { first: first ?? all, all };
+export async function waitForVideoFrom(p, others, timeout = 20_000, { from = 'join' } = {}) {
+  const r = await p.page.evaluate(async ({ others, timeout, from }) => {
+    const w = /** @type {any} */ (window);
+    const t0 = from === 'join' ? w.__joinSubmitAt : performance.now();
+    const start = performance.now();
+    /** @type {number | null} */
+    let first = null;
+    /** @type {string[]} */
+    let decoding = [];
+    while (performance.now() - start < timeout) {
+      const c = w.confab?.client;
+      if (c?.pc) {
+        const report = await c.pc.getStats();
+        decoding = [];
+        report.forEach((/** @type {any} */ s) => {
+          if (s.type !== 'inbound-rtp' || s.kind !== 'video' || !(s.framesDecoded > 0)) return;
+          const ref = s.mid === undefined ? undefined : c.mids.get(s.mid);
+          if (ref && others.includes(ref.participant)) decoding.push(ref.participant);
+        });
+        if (decoding.length > 0 && first === null) first = performance.now() - t0;
+        if (others.every((o) => decoding.includes(o))) return { first, all: performance.now() - t0 };
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { error: `decoding only ${JSON.stringify(decoding)} after ${timeout} ms` };
+  }, { others, timeout, from });
+  if ('error' in r) throw new Error(`${p.name} waiting for video from ${others.join(', ')}: ${r.error}`);
+  return { first: Math.round(r.first ?? r.all), all: Math.round(r.all) };
 }
 
 /**

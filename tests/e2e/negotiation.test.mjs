@@ -110,7 +110,7 @@ test('a client offer that collides with a server offer loses nothing', { timeout
   t.diagnostic(`held server offer ${await ada.page.evaluate(() => /** @type {any} */ (window).__heldOffer)} while Ada offered her screen`);
 
   // Ada gets Grace's media after all (the server offered again).
-  await waitForVideoFrom({ ...ada, clickedAt: Date.now() }, [/** @type {string} */ (grace.id)]);
+  await waitForVideoFrom(ada, [/** @type {string} */ (grace.id)], 20_000, { from: 'now' });
 
   // Grace gets both of Ada's videos: camera and screen.
   const videos = await until('Grace to decode Ada\'s camera and screen', async () => {
