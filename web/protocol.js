@@ -14,106 +14,36 @@ const JOIN_TIMEOUT_MS = 10_000;
 /** How long `leave()` waits for the server to close the socket before closing it itself. */
 const LEAVE_GRACE_MS = 1_000;
 
-// ---------------------------------------------------------------------------
-// Value types
-
-/** @typedef {'audio' | 'video'} TrackKind */
-/** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio'} TrackSource */
-
-/**
- * A published track as the other participants see it.
- * @typedef {object} TrackInfo
- * @property {string} id unique within its participant (the mid of the publisher's m-line)
- * @property {TrackKind} kind
- * @property {TrackSource} source
- * @property {boolean} muted
- */
-
-/**
- * A participant of a room, with the tracks it publishes.
- * @typedef {object} ParticipantInfo
- * @property {string} id server-assigned, opaque
- * @property {string} name display name
- * @property {TrackInfo[]} tracks
- */
-
-/**
- * An ICE candidate, shaped like `RTCIceCandidateInit`.
- * @typedef {object} IceCandidate
- * @property {string} candidate the `candidate:...` value; empty marks the end of candidates
- * @property {string | null} [sdpMid]
- * @property {number | null} [sdpMLineIndex]
- * @property {string | null} [usernameFragment]
- */
-
-/**
- * What a publisher says about one of its sending m-lines.
- * @typedef {object} PublishedTrackMeta
- * @property {TrackSource} [source]
- * @property {boolean} [muted]
- */
-
-/**
- * Which remote track an m-line of a server offer carries.
- * @typedef {object} TrackRef
- * @property {string} participant the publisher's id
- * @property {string} track the publisher's track id
- */
-
-/** @typedef {'left' | 'disconnected' | 'media_failed'} LeaveReason */
-
-/**
- * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
- *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
- *   | 'invalid_candidate' | 'unknown_track' | 'server_full' | 'media_failed' | 'too_slow'
- *   | 'internal'} ErrorCode
- */
-
-// ---------------------------------------------------------------------------
-// Messages from client to server
-
-/** @typedef {{type: 'join', room: string, name: string, protocol?: number}} JoinMessage */
-/** @typedef {{type: 'offer', sdp: string, tracks?: Record<string, PublishedTrackMeta>}} ClientOfferMessage */
-/** @typedef {{type: 'answer', id: number, sdp: string}} ClientAnswerMessage */
-/** @typedef {{type: 'candidate', candidate: IceCandidate | null}} CandidateMessage */
-/** @typedef {{type: 'mute', track: string, muted: boolean}} MuteMessage */
-/** @typedef {{type: 'leave'}} LeaveMessage */
-/** @typedef {{type: 'ping', id?: number}} PingMessage */
-
-/**
- * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage | CandidateMessage
- *   | MuteMessage | LeaveMessage | PingMessage} ClientMessage
- */
-
-// ---------------------------------------------------------------------------
-// Messages from server to client
-
-/**
- * @typedef {object} JoinedMessage
- * @property {'joined'} type
- * @property {number} protocol
- * @property {string} room
- * @property {ParticipantInfo} participant you
- * @property {ParticipantInfo[]} participants the others present
- * @property {RTCIceServer[]} iceServers
- */
-/** @typedef {{type: 'participant_joined', participant: ParticipantInfo}} ParticipantJoinedMessage */
-/** @typedef {{type: 'participant_left', participant: string, reason: LeaveReason}} ParticipantLeftMessage */
-/** @typedef {{type: 'track_published', participant: string, track: TrackInfo}} TrackPublishedMessage */
-/** @typedef {{type: 'track_unpublished', participant: string, track: string}} TrackUnpublishedMessage */
-/** @typedef {{type: 'track_muted', participant: string, track: string}} TrackMutedMessage */
-/** @typedef {{type: 'track_unmuted', participant: string, track: string}} TrackUnmutedMessage */
-/** @typedef {{type: 'offer', id: number, sdp: string, tracks: Record<string, TrackRef>}} ServerOfferMessage */
-/** @typedef {{type: 'answer', sdp: string}} ServerAnswerMessage */
-/** @typedef {{type: 'pong', id?: number}} PongMessage */
-/** @typedef {{type: 'error', code: ErrorCode, message: string, request?: string}} ErrorMessage */
-
-/**
- * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
- *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
- *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
- *   | ErrorMessage} ServerMessage
- */
+// The protocol's messages (types only): see messages.js.
+/** @typedef {import('./messages.js').TrackKind} TrackKind */
+/** @typedef {import('./messages.js').TrackSource} TrackSource */
+/** @typedef {import('./messages.js').TrackInfo} TrackInfo */
+/** @typedef {import('./messages.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./messages.js').IceCandidate} IceCandidate */
+/** @typedef {import('./messages.js').PublishedTrackMeta} PublishedTrackMeta */
+/** @typedef {import('./messages.js').TrackRef} TrackRef */
+/** @typedef {import('./messages.js').LeaveReason} LeaveReason */
+/** @typedef {import('./messages.js').ErrorCode} ErrorCode */
+/** @typedef {import('./messages.js').JoinMessage} JoinMessage */
+/** @typedef {import('./messages.js').ClientOfferMessage} ClientOfferMessage */
+/** @typedef {import('./messages.js').ClientAnswerMessage} ClientAnswerMessage */
+/** @typedef {import('./messages.js').CandidateMessage} CandidateMessage */
+/** @typedef {import('./messages.js').MuteMessage} MuteMessage */
+/** @typedef {import('./messages.js').LeaveMessage} LeaveMessage */
+/** @typedef {import('./messages.js').PingMessage} PingMessage */
+/** @typedef {import('./messages.js').ClientMessage} ClientMessage */
+/** @typedef {import('./messages.js').JoinedMessage} JoinedMessage */
+/** @typedef {import('./messages.js').ParticipantJoinedMessage} ParticipantJoinedMessage */
+/** @typedef {import('./messages.js').ParticipantLeftMessage} ParticipantLeftMessage */
+/** @typedef {import('./messages.js').TrackPublishedMessage} TrackPublishedMessage */
+/** @typedef {import('./messages.js').TrackUnpublishedMessage} TrackUnpublishedMessage */
+/** @typedef {import('./messages.js').TrackMutedMessage} TrackMutedMessage */
+/** @typedef {import('./messages.js').TrackUnmutedMessage} TrackUnmutedMessage */
+/** @typedef {import('./messages.js').ServerOfferMessage} ServerOfferMessage */
+/** @typedef {import('./messages.js').ServerAnswerMessage} ServerAnswerMessage */
+/** @typedef {import('./messages.js').PongMessage} PongMessage */
+/** @typedef {import('./messages.js').ErrorMessage} ErrorMessage */
+/** @typedef {import('./messages.js').ServerMessage} ServerMessage */
 
 // ---------------------------------------------------------------------------
 // Events of ConfabClient (the `detail` of each CustomEvent, by event type)

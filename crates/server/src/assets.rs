@@ -6,6 +6,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/index.html", "text/html; charset=utf-8", include_bytes!("../../../web/index.html")),
     ("/app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/app.js")),
     ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
+    ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
     ("/style.css", "text/css; charset=utf-8", include_bytes!("../../../web/style.css")),
 ];
 
@@ -24,7 +25,17 @@ mod tests {
         for module in ["app.js", "style.css"] {
             assert!(page.contains(module), "index.html does not load {module}");
         }
-        assert!(super::get("/protocol.js").is_some());
+        // Every module a page module imports is served.
+        let mut modules = vec!["app.js".to_string()];
+        while let Some(module) = modules.pop() {
+            let (t, body) = super::get(&format!("/{module}")).unwrap_or_else(|| panic!("{module} is not embedded"));
+            assert!(t.starts_with("text/javascript"));
+            let body = std::str::from_utf8(body).unwrap();
+            for line in body.lines().filter(|l| l.starts_with("import ")) {
+                let target = line.rsplit("'./").next().unwrap().trim_end_matches("';");
+                modules.push(target.to_string());
+            }
+        }
         assert!(super::get("/../Cargo.toml").is_none());
     }
 }

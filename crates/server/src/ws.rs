@@ -159,7 +159,7 @@ async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<J
                     None
                 }
                 Err(reply) => {
-                    let full = matches!(reply, ServerMessage::Error { code: ErrorCode::ServerFull, .. });
+                    let full = matches!(*reply, ServerMessage::Error { code: ErrorCode::ServerFull, .. });
                     match send(socket, &reply).await {
                         Err(end) => Some(end),
                         Ok(()) if full => Some(End::Close(CLOSE_REMOVED, "server full", LeaveReason::Disconnected)),
@@ -204,8 +204,8 @@ async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<J
     None
 }
 
-fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, ServerMessage> {
-    let refuse = |e: signal::Error| ServerMessage::error(e.code(), e.to_string(), Some("join"));
+fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<ServerMessage>> {
+    let refuse = |e: signal::Error| Box::new(ServerMessage::error(e.code(), e.to_string(), Some("join")));
     if let Some(v) = join.protocol.filter(|v| *v != PROTOCOL_VERSION) {
         return Err(refuse(signal::Error::UnsupportedVersion(v)));
     }
@@ -217,7 +217,7 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, ServerMess
     let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, session: tx };
     if state.workers[worker].tx.try_send(msg).is_err() {
         state.registry.leave(&room);
-        return Err(ServerMessage::error(ErrorCode::ServerFull, "the server is too busy to take you now", Some("join")));
+        return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is too busy to take you now", Some("join"))));
     }
     tracing::debug!(%participant, %room, worker, "joined");
     Ok(Joined { participant, room, worker, events: rx })

@@ -10,6 +10,20 @@ fn perfect() -> NetemConfig {
     NetemConfig::new().latency(Duration::from_millis(10))
 }
 
+/// ada and bob in room "r", ada publishing audio and video (bob too if `bob_publishes`), with
+/// media flowing for 2 s.
+fn ada_and_bob(bob_publishes: bool) -> (Scenario, usize, usize) {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    if bob_publishes {
+        call.publish(bob, true, true);
+    }
+    call.run_for(Duration::from_secs(2));
+    (call, ada, bob)
+}
+
 /// Everyone in `peers` receives audio and video from every other one in `peers`.
 fn all_receive_all(call: &Scenario, peers: &[usize], min_frames: usize) -> bool {
     peers.iter().all(|&r| {
@@ -160,12 +174,7 @@ fn a_collision_is_resolved_by_the_sfu_rolling_back() {
 
 #[test]
 fn stale_and_bad_answers_are_refused_without_harm() {
-    let mut call = Scenario::new(perfect());
-    let ada = call.join("ada", "r");
-    let bob = call.join("bob", "r");
-    call.publish(ada, true, true);
-    call.publish(bob, true, true);
-    call.run_for(Duration::from_secs(2));
+    let (mut call, ada, bob) = ada_and_bob(true);
     let id = call.peers[ada].id.clone();
     call.command(ada, Command::Answer { participant: id.clone(), id: 999, sdp: "v=0".into() });
     call.command(ada, Command::Offer { participant: id.clone(), sdp: "garbage".into(), tracks: vec![] });
@@ -205,11 +214,7 @@ fn loss_is_repaired_by_nack_and_rtx() {
 
 #[test]
 fn mute_stops_forwarding_and_unmute_resumes_on_a_keyframe() {
-    let mut call = Scenario::new(perfect());
-    let ada = call.join("ada", "r");
-    let bob = call.join("bob", "r");
-    call.publish(ada, true, true);
-    call.run_for(Duration::from_secs(2));
+    let (mut call, ada, bob) = ada_and_bob(false);
     let (_, video) = call.peers[ada].track_ids();
     let video = video.unwrap();
     let id = call.peers[ada].id.clone();
@@ -230,12 +235,7 @@ fn mute_stops_forwarding_and_unmute_resumes_on_a_keyframe() {
 
 #[test]
 fn a_silent_participant_is_removed_and_its_room_told() {
-    let mut call = Scenario::new(perfect());
-    let ada = call.join("ada", "r");
-    let bob = call.join("bob", "r");
-    call.publish(ada, true, true);
-    call.publish(bob, true, true);
-    call.run_for(Duration::from_secs(2));
+    let (mut call, ada, bob) = ada_and_bob(true);
     call.cut(bob);
     let bob_id = call.peers[bob].id.clone();
     let deadline = call.now + Duration::from_secs(30);
@@ -260,11 +260,7 @@ fn a_participant_that_never_connects_is_removed() {
 
 #[test]
 fn unpublishing_a_track_removes_it_for_everyone() {
-    let mut call = Scenario::new(perfect());
-    let ada = call.join("ada", "r");
-    let bob = call.join("bob", "r");
-    call.publish(ada, true, true);
-    call.run_for(Duration::from_secs(2));
+    let (mut call, ada, bob) = ada_and_bob(false);
     let (_, video) = call.peers[ada].track_ids();
     call.unpublish_video(ada);
     call.run_for(Duration::from_secs(1));
@@ -276,11 +272,7 @@ fn unpublishing_a_track_removes_it_for_everyone() {
 
 #[test]
 fn garbage_datagrams_are_dropped_and_counted() {
-    let mut call = Scenario::new(perfect());
-    let ada = call.join("ada", "r");
-    let bob = call.join("bob", "r");
-    call.publish(ada, true, true);
-    call.run_for(Duration::from_secs(2));
+    let (mut call, ada, bob) = ada_and_bob(false);
     let now = call.now;
     let sfu_addr = testkit::SFU_ADDR.parse().unwrap();
     let ada_addr = call.peers[ada].addr;

@@ -1,0 +1,106 @@
+// @ts-check
+// The messages of confab's signaling protocol (docs/protocol.md) as JSDoc types, for protocol.js
+// and app.js. Types only: nothing here runs, and the browser never loads this file.
+
+// ---------------------------------------------------------------------------
+// Value types
+
+/** @typedef {'audio' | 'video'} TrackKind */
+/** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio'} TrackSource */
+
+/**
+ * A published track as the other participants see it.
+ * @typedef {object} TrackInfo
+ * @property {string} id unique within its participant (the mid of the publisher's m-line)
+ * @property {TrackKind} kind
+ * @property {TrackSource} source
+ * @property {boolean} muted
+ */
+
+/**
+ * A participant of a room, with the tracks it publishes.
+ * @typedef {object} ParticipantInfo
+ * @property {string} id server-assigned, opaque
+ * @property {string} name display name
+ * @property {TrackInfo[]} tracks
+ */
+
+/**
+ * An ICE candidate, shaped like `RTCIceCandidateInit`.
+ * @typedef {object} IceCandidate
+ * @property {string} candidate the `candidate:...` value; empty marks the end of candidates
+ * @property {string | null} [sdpMid]
+ * @property {number | null} [sdpMLineIndex]
+ * @property {string | null} [usernameFragment]
+ */
+
+/**
+ * What a publisher says about one of its sending m-lines.
+ * @typedef {object} PublishedTrackMeta
+ * @property {TrackSource} [source]
+ * @property {boolean} [muted]
+ */
+
+/**
+ * Which remote track an m-line of a server offer carries.
+ * @typedef {object} TrackRef
+ * @property {string} participant the publisher's id
+ * @property {string} track the publisher's track id
+ */
+
+/** @typedef {'left' | 'disconnected' | 'media_failed'} LeaveReason */
+
+/**
+ * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
+ *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
+ *   | 'invalid_candidate' | 'unknown_track' | 'server_full' | 'media_failed' | 'too_slow'
+ *   | 'internal'} ErrorCode
+ */
+
+// ---------------------------------------------------------------------------
+// Messages from client to server
+
+/** @typedef {{type: 'join', room: string, name: string, protocol?: number}} JoinMessage */
+/** @typedef {{type: 'offer', sdp: string, tracks?: Record<string, PublishedTrackMeta>}} ClientOfferMessage */
+/** @typedef {{type: 'answer', id: number, sdp: string}} ClientAnswerMessage */
+/** @typedef {{type: 'candidate', candidate: IceCandidate | null}} CandidateMessage */
+/** @typedef {{type: 'mute', track: string, muted: boolean}} MuteMessage */
+/** @typedef {{type: 'leave'}} LeaveMessage */
+/** @typedef {{type: 'ping', id?: number}} PingMessage */
+
+/**
+ * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage | CandidateMessage
+ *   | MuteMessage | LeaveMessage | PingMessage} ClientMessage
+ */
+
+// ---------------------------------------------------------------------------
+// Messages from server to client
+
+/**
+ * @typedef {object} JoinedMessage
+ * @property {'joined'} type
+ * @property {number} protocol
+ * @property {string} room
+ * @property {ParticipantInfo} participant you
+ * @property {ParticipantInfo[]} participants the others present
+ * @property {RTCIceServer[]} iceServers
+ */
+/** @typedef {{type: 'participant_joined', participant: ParticipantInfo}} ParticipantJoinedMessage */
+/** @typedef {{type: 'participant_left', participant: string, reason: LeaveReason}} ParticipantLeftMessage */
+/** @typedef {{type: 'track_published', participant: string, track: TrackInfo}} TrackPublishedMessage */
+/** @typedef {{type: 'track_unpublished', participant: string, track: string}} TrackUnpublishedMessage */
+/** @typedef {{type: 'track_muted', participant: string, track: string}} TrackMutedMessage */
+/** @typedef {{type: 'track_unmuted', participant: string, track: string}} TrackUnmutedMessage */
+/** @typedef {{type: 'offer', id: number, sdp: string, tracks: Record<string, TrackRef>}} ServerOfferMessage */
+/** @typedef {{type: 'answer', sdp: string}} ServerAnswerMessage */
+/** @typedef {{type: 'pong', id?: number}} PongMessage */
+/** @typedef {{type: 'error', code: ErrorCode, message: string, request?: string}} ErrorMessage */
+
+/**
+ * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
+ *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
+ *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
+ *   | ErrorMessage} ServerMessage
+ */
+
+export {};
