@@ -75,7 +75,10 @@ impl MediaSocket {
     /// datagram; returns how many were read (0 when nothing was waiting).
     pub(crate) fn recv(&mut self, mut f: impl FnMut(SocketAddr, SocketAddr, &[u8])) -> io::Result<usize> {
         let MediaSocket { socket, state, bufs, meta, advertised, .. } = self;
-        let mut slices: Vec<IoSliceMut<'_>> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        // An array on the stack: no allocation per batch.
+        let mut free = bufs.iter_mut();
+        let mut slices: [IoSliceMut<'_>; BATCH] =
+            std::array::from_fn(|_| IoSliceMut::new(free.next().map_or(&mut [][..], |b| &mut b[..])));
         let n = match socket.try_io(Interest::READABLE, || state.recv((&*socket).into(), &mut slices, meta)) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
