@@ -8,13 +8,12 @@ use rustc_hash::FxHashMap;
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Input, RtcConfig};
 
-use crate::api::{Command, Event, LeaveReason, Stats, Transmit};
+use crate::api::{Command, Event, LeaveReason, ParticipantId, Stats, Transmit};
 use crate::config::SfuConfig;
 use crate::error::Error;
 use crate::participant::{Effect, Participant, Sinks};
 use crate::router::Router;
 use crate::slots::{Pix, Slots, Timers};
-use crate::api::ParticipantId;
 
 /// The selective forwarding unit of one media worker: rooms, participants and the media between
 /// them, without any I/O.

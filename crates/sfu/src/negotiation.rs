@@ -36,15 +36,8 @@ impl Sfu {
                 None => p.meta.push((mid, meta)),
             }
         }
-        // Our outstanding offer, if any, is rolled back by accept_offer: what it offered is
-        // wanted again.
-        if p.offers.outstanding.take().is_some() {
-            for out in p.outs.iter_mut().flatten() {
-                if let OutState::Offered(_) = out.state {
-                    out.state = OutState::New;
-                }
-            }
-        }
+        // Our outstanding offer, if any, is rolled back by accept_offer.
+        p.void_offer();
         let rtc = &mut p.rtc;
         let result = guarded(|| rtc.sdp_api().accept_offer(offer));
         self.mark_dirty(pix);
@@ -91,7 +84,6 @@ impl Sfu {
                 for out in p.outs.iter_mut().flatten() {
                     if let OutState::Offered(mid) = out.state {
                         out.state = OutState::Active(mid);
-                        out.ssrc = p.rtc.direct_api().stream_tx_by_mid(mid, None).map(|s| s.ssrc());
                         if let Some(source) = out.source {
                             started.push(source);
                         }
@@ -108,13 +100,9 @@ impl Sfu {
                 Ok(())
             }
             Ok(Err(e)) => {
-                // The offer is void: what it offered is wanted again.
+                // The offer is void (its pending token is spent).
                 if let Some(p) = self.participants.get_mut(pix) {
-                    for out in p.outs.iter_mut().flatten() {
-                        if let OutState::Offered(_) = out.state {
-                            out.state = OutState::New;
-                        }
-                    }
+                    p.void_offer();
                 }
                 self.negotiate(pix);
                 Err(Error::InvalidSdp(e.to_string()))

@@ -15,7 +15,7 @@ use tracing::{debug, trace};
 use crate::api::{LeaveReason, ParticipantId, ParticipantInfo, Stats, TrackMeta, Transmit};
 use crate::router::Router;
 use crate::slots::Pix;
-use crate::track::{OutTrack, Published};
+use crate::track::{OutState, OutTrack, Published};
 
 /// Something a participant's `Rtc` produced that concerns more than the participant itself; the
 /// core carries these out after draining.
@@ -182,6 +182,17 @@ impl Participant {
 
     pub(crate) fn out_by_active_mid(&mut self, mid: Mid) -> Option<&mut OutTrack> {
         self.outs.iter_mut().flatten().find(|o| o.active_mid() == Some(mid))
+    }
+
+    /// Forget the outstanding offer (rolled back or refused): what it offered is wanted again.
+    /// (`Offered` only exists while an offer is outstanding.)
+    pub(crate) fn void_offer(&mut self) {
+        self.offers.outstanding = None;
+        for out in self.outs.iter_mut().flatten() {
+            if let OutState::Offered(_) = out.state {
+                out.state = OutState::New;
+            }
+        }
     }
 
     pub(crate) fn insert_out(&mut self, out: OutTrack) -> usize {

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{MediaKind, Mid, Pt, Rid};
-use str0m::rtp::Ssrc;
 
 use crate::api::{Kind, ParticipantId, Source, TrackInfo};
 use crate::codec::VideoCodec;
@@ -108,8 +107,6 @@ pub(crate) struct OutTrack {
     pub(crate) forwarder: Forwarder,
     /// Incoming payload type -> the subscriber's payload type for the same codec.
     pub(crate) pt_map: Vec<(Pt, Option<Pt>)>,
-    /// The send stream, once negotiated.
-    pub(crate) ssrc: Option<Ssrc>,
 }
 
 impl OutTrack {
@@ -123,7 +120,6 @@ impl OutTrack {
             state: OutState::New,
             forwarder: Forwarder::new(video, if video { 90_000 } else { 48_000 }),
             pt_map: Vec::new(),
-            ssrc: None,
         }
     }
 
