@@ -9,6 +9,7 @@ import { ConfabClient, ConfabError } from './protocol.js';
 /** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
 /** @typedef {import('./protocol.js').ClosedDetail} ClosedDetail */
 /** @typedef {import('./protocol.js').RemoteTrackDetail} RemoteTrackDetail */
+/** @typedef {import('./protocol.js').StreamStateMessage} StreamStateMessage */
 /** @typedef {'info' | 'warning' | 'error'} Level */
 
 /**
@@ -56,6 +57,12 @@ let localStream = null;
 let joining = false;
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Options from the page's URL besides room and name: `res=540` asks the camera for 960x540
+ * instead of 1280x720; `simulcast=0` publishes the camera in one layer.
+ */
+const pageParams = new URLSearchParams(location.search);
 
 // ------------------------------------------------------------------ notices
 
@@ -108,6 +115,7 @@ function makeTile(cls) {
   tile.dataset.videoReady = 'false';
   video.addEventListener('loadeddata', () => { tile.dataset.videoReady = 'true'; });
   video.addEventListener('emptied', () => { tile.dataset.videoReady = 'false'; });
+  watchVideo(video);
   return tile;
 }
 
@@ -235,7 +243,8 @@ function renderMedia(participant) {
   const camera = videos.filter((m) => !isScreen(m)).at(-1);
   const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
   attach(video, camera?.mediaTrack ?? null);
-  video.dataset.track = camera?.track ?? '';
+  setVideoTrack(video, camera?.track ?? '');
+  showStreamState(tile, participant, camera?.track ?? '');
 
   const screens = videos.filter(isScreen);
   const escaped = CSS.escape(participant);
@@ -258,7 +267,10 @@ function renderMedia(participant) {
     const name = client?.participants.get(participant)?.name ?? '…';
     /** @type {HTMLElement} */ (screenTile.querySelector('.name')).textContent = `${name} (screen)`;
     screenTile.dataset.videoMuted = String(trackInfo(participant, m.track)?.muted ?? false);
-    attach(/** @type {HTMLVideoElement} */ (screenTile.querySelector('video')), m.mediaTrack);
+    const screenVideo = /** @type {HTMLVideoElement} */ (screenTile.querySelector('video'));
+    attach(screenVideo, m.mediaTrack);
+    setVideoTrack(screenVideo, m.track);
+    showStreamState(screenTile, participant, m.track);
     after = screenTile;
   }
   layout();
@@ -283,6 +295,168 @@ function layout() {
 }
 
 new ResizeObserver(layout).observe(ui.grid);
+
+// ------------------------------------------------------------------ stream state
+
+/**
+ * The tiles showing a remote video track: the participant's tile if it shows it as its camera,
+ * and the screen tile of it.
+ * @param {string} participant
+ * @param {string} track
+ * @returns {HTMLElement[]}
+ */
+function tilesShowing(participant, track) {
+  const p = CSS.escape(participant);
+  const t = CSS.escape(track);
+  return [...ui.grid.querySelectorAll(`.tile[data-participant="${p}"], .tile.screen[data-screen-of="${p}"]`)]
+    .filter((el) => el instanceof HTMLElement && el.querySelector(`video[data-track="${t}"]`) !== null)
+    .map((el) => /** @type {HTMLElement} */ (el));
+}
+
+/**
+ * What the user reads on a paused video, by the reason it paused; null: nothing (hidden: not
+ * seen anyway; muted: the tile shows the muted avatar).
+ * @param {StreamStateMessage} s
+ * @returns {string | null}
+ */
+function pausedText(s) {
+  switch (s.reason) {
+    case 'bandwidth': return 'Video paused: low bandwidth';
+    case 'publisher': return 'Video paused: the sender stopped sending';
+    case 'hidden':
+    case 'muted': return null;
+    default: return 'Video paused';
+  }
+}
+
+/**
+ * Show on `tile` what the server sends of `track` (its last `stream_state`): the layer badge,
+ * the paused notice, and the data attributes data-layer, data-stream-state, data-stream-reason
+ * and data-estimate (absent while nothing is known).
+ * @param {HTMLElement} tile
+ * @param {string} participant
+ * @param {string} track
+ */
+function showStreamState(tile, participant, track) {
+  const s = track ? client?.streamState(participant, track) ?? null : null;
+  const layerEl = /** @type {HTMLElement} */ (tile.querySelector('.layer'));
+  const pausedEl = /** @type {HTMLElement} */ (tile.querySelector('.paused'));
+  if (!s) {
+    for (const a of ['layer', 'streamState', 'streamReason', 'estimate']) delete tile.dataset[a];
+    layerEl.hidden = true;
+    pausedEl.hidden = true;
+    return;
+  }
+  const layer = s.state === 'active' ? s.layer ?? '' : '';
+  tile.dataset.layer = layer;
+  tile.dataset.streamState = s.state;
+  tile.dataset.streamReason = s.reason;
+  tile.dataset.estimate = s.estimate == null ? '' : String(s.estimate);
+  layerEl.textContent = layer;
+  layerEl.hidden = !layer;
+  const text = s.state === 'paused' ? pausedText(s) : null;
+  pausedEl.textContent = text ?? '';
+  pausedEl.hidden = text === null;
+}
+
+// ------------------------------------------------------------------ adaptive stream
+
+/** How long a track's size must hold still before the server is told, in milliseconds. */
+const SUBSCRIPTION_DEBOUNCE_MS = 200;
+
+/** Whether each observed video element is in the viewport (missing: not known yet). */
+/** @type {WeakMap<Element, boolean>} */
+const inView = new WeakMap();
+/** Pending `subscription` per "participant\0track". @type {Map<string, ReturnType<typeof setTimeout>>} */
+const subscriptionTimers = new Map();
+
+const resizeObserver = new ResizeObserver((entries) => {
+  for (const e of entries) scheduleVideo(e.target);
+});
+const intersectionObserver = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    inView.set(e.target, e.isIntersecting);
+    scheduleVideo(e.target);
+  }
+});
+document.addEventListener('visibilitychange', () => {
+  for (const m of remoteMedia.values()) {
+    if (m.kind === 'video') scheduleSubscription(m.participant, m.track);
+  }
+});
+
+/**
+ * Follow the size and visibility of a remote video element.
+ * @param {HTMLVideoElement} video
+ */
+function watchVideo(video) {
+  resizeObserver.observe(video);
+  intersectionObserver.observe(video);
+}
+
+/**
+ * Set the remote track a video element shows (`data-track`); both the old and the new track's
+ * sizes are then told to the server.
+ * @param {HTMLVideoElement} video
+ * @param {string} track
+ */
+function setVideoTrack(video, track) {
+  const old = video.dataset.track ?? '';
+  if (old === track) return;
+  video.dataset.track = track;
+  scheduleVideo(video, old);
+  scheduleVideo(video);
+}
+
+/**
+ * @param {Element} video
+ * @param {string} [track] default: the one it shows now
+ */
+function scheduleVideo(video, track) {
+  if (!(video instanceof HTMLVideoElement)) return;
+  const tile = video.closest('.tile');
+  const participant = tile instanceof HTMLElement ? tile.dataset.participant ?? tile.dataset.screenOf : undefined;
+  const t = track ?? video.dataset.track;
+  if (participant && t) scheduleSubscription(participant, t);
+}
+
+/**
+ * Tell the server the size `track` is shown at, once it has held still for a moment.
+ * @param {string} participant
+ * @param {string} track
+ */
+function scheduleSubscription(participant, track) {
+  const key = `${participant}\u0000${track}`;
+  clearTimeout(subscriptionTimers.get(key));
+  subscriptionTimers.set(key, setTimeout(() => {
+    subscriptionTimers.delete(key);
+    // A track no longer received needs nothing (its tile is gone, or it was unpublished).
+    if (!client || !remoteMedia.has(key)) return;
+    const { width, height } = shownSize(participant, track);
+    client.setSubscription(participant, track, width, height);
+  }, SUBSCRIPTION_DEBOUNCE_MS));
+}
+
+/**
+ * The largest size, in device pixels, at which some video element shows `track`: 0 x 0 when
+ * none does (page in the background, scrolled out, no element for it).
+ * @param {string} participant
+ * @param {string} track
+ * @returns {{width: number, height: number}}
+ */
+function shownSize(participant, track) {
+  let width = 0;
+  let height = 0;
+  if (document.visibilityState === 'hidden') return { width, height };
+  const dpr = window.devicePixelRatio || 1;
+  for (const tile of tilesShowing(participant, track)) {
+    const video = tile.querySelector(`video[data-track="${CSS.escape(track)}"]`);
+    if (!video || inView.get(video) === false) continue;
+    width = Math.max(width, Math.round(video.clientWidth * dpr));
+    height = Math.max(height, Math.round(video.clientHeight * dpr));
+  }
+  return width > 0 && height > 0 ? { width, height } : { width: 0, height: 0 };
+}
 
 // ------------------------------------------------------------------ controls
 
@@ -406,7 +580,10 @@ async function onJoin(ev) {
   }
   hideNotice();
   setJoining(true);
-  history.replaceState(null, '', `?${new URLSearchParams({ room, name })}`);
+  const query = new URLSearchParams(location.search);
+  query.set('room', room);
+  query.set('name', name);
+  history.replaceState(null, '', `?${query}`);
   try { localStorage.setItem('confab.name', name); } catch { /* private mode */ }
 
   // Camera and signaling start together: the others' media is negotiated while the camera
@@ -416,7 +593,7 @@ async function onJoin(ev) {
   client = c;
   debug.client = c;
   wire(c);
-  const mediaReady = getLocalMedia();
+  const mediaReady = getLocalMedia({ height: pageParams.get('res') === '540' ? 540 : 720 });
   try {
     await c.join(room, name, null);
   } catch (err) {
@@ -440,7 +617,8 @@ async function onJoin(ev) {
   if (media.notice) showNotice(media.notice, 'warning');
   selfVideo.srcObject = stream;
   selfVideo.play().catch(() => {});
-  for (const track of stream?.getTracks() ?? []) c.publish(track, /** @type {MediaStream} */ (stream));
+  const simulcast = pageParams.get('simulcast') !== '0';
+  for (const track of stream?.getTracks() ?? []) c.publish(track, /** @type {MediaStream} */ (stream), { simulcast });
   showSelf();
 }
 
@@ -499,6 +677,10 @@ function wire(c) {
     remoteMedia.delete(`${msg.participant}\u0000${msg.track}`);
     refresh(msg);
   });
+  c.on('stream_state', (msg) => {
+    if (!mine()) return;
+    for (const tile of tilesShowing(msg.participant, msg.track)) showStreamState(tile, msg.participant, msg.track);
+  });
   c.on('track_muted', refresh);
   c.on('track_unmuted', refresh);
   c.on('remotetrack', (d) => {
@@ -535,10 +717,9 @@ function wire(c) {
 ui.form.addEventListener('submit', onJoin);
 
 {
-  const params = new URLSearchParams(location.search);
   let savedName = null;
   try { savedName = localStorage.getItem('confab.name'); } catch { /* private mode */ }
-  ui.room.value = params.get('room') ?? '';
-  ui.name.value = params.get('name') ?? savedName ?? '';
+  ui.room.value = pageParams.get('room') ?? '';
+  ui.name.value = pageParams.get('name') ?? savedName ?? '';
   (ui.room.value ? ui.name : ui.room).focus();
 }

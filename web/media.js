@@ -1,6 +1,81 @@
 // @ts-check
-// Getting the camera and microphone, with fallbacks and a clear word for the user on every
-// failure. No UI code: app.js shows what this returns.
+// Local media: getting the camera and microphone, with fallbacks and a clear word for the user on
+// every failure, and how each kind of track is encoded (simulcast layers). No UI code: app.js
+// shows what this returns.
+
+/** @typedef {import('./messages.js').TrackSource} TrackSource */
+
+/**
+ * An encoding of a sender, with the member browsers accept but TypeScript's DOM types lack.
+ * @typedef {RTCRtpEncodingParameters & {rid: string, scalabilityMode?: string}} LayerEncoding
+ */
+
+/**
+ * The simulcast layers of a camera, lowest first (rids are what the server's `layers` and
+ * `stream_state` name). Sized for a 1280x720 camera; below 960x540 Chrome drops the top ones.
+ * @type {readonly Readonly<LayerEncoding>[]}
+ */
+export const CAMERA_LAYERS = Object.freeze([
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+]);
+
+/**
+ * The simulcast layers of a screen share, lowest first.
+ * @type {readonly Readonly<LayerEncoding>[]}
+ */
+export const SCREEN_LAYERS = Object.freeze([
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 400_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+]);
+
+/** The camera's temporal layering (VP8: three temporal layers in each simulcast layer). */
+const CAMERA_SCALABILITY = 'L1T3';
+
+/**
+ * The `sendEncodings` to publish a track with: simulcast layers for video from the camera or a
+ * screen, none (undefined: one plain encoding) for audio and other sources, or when `simulcast`
+ * is false. `scalabilityMode` is set only when the browser says it can encode it.
+ * @param {'audio' | 'video'} kind
+ * @param {TrackSource} source
+ * @param {{simulcast?: boolean}} [options]
+ * @returns {LayerEncoding[] | undefined}
+ */
+export function sendEncodings(kind, source, { simulcast = true } = {}) {
+  if (kind !== 'video' || !simulcast) return undefined;
+  if (source === 'screen') return SCREEN_LAYERS.map((e) => ({ ...e }));
+  if (source !== 'camera') return undefined;
+  const temporal = canEncode(CAMERA_SCALABILITY);
+  return CAMERA_LAYERS.map((e) => (temporal ? { ...e, scalabilityMode: CAMERA_SCALABILITY } : { ...e }));
+}
+
+/**
+ * Whether some video codec of this browser can encode `mode` (as RTCRtpSender.getCapabilities
+ * reports it; browsers that report no modes at all are taken as unable).
+ * @param {string} mode
+ * @returns {boolean}
+ */
+export function canEncode(mode) {
+  try {
+    const codecs = /** @type {(RTCRtpCodec & {scalabilityModes?: string[]})[]} */ (
+      globalThis.RTCRtpSender?.getCapabilities?.('video')?.codecs ?? []);
+    return codecs.some((c) => c.scalabilityModes?.includes(mode));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Camera constraints: 1280x720 at 30 fps if the camera can (ideal, never required), or
+ * 960x540 with `height: 540`.
+ * @param {{height?: number}} [options]
+ * @returns {MediaTrackConstraints}
+ */
+export function cameraConstraints({ height = 720 } = {}) {
+  const h = height === 540 ? 540 : 720;
+  return { width: { ideal: Math.round((h * 16) / 9) }, height: { ideal: h }, frameRate: { ideal: 30 } };
+}
 
 /**
  * @param {unknown} err
@@ -22,9 +97,12 @@ export function describe(err) {
 /**
  * Camera and microphone, with fallbacks: both; else whichever works alone; else none
  * (the page then joins to receive only). Returns the stream and a notice for the user.
+ * `height` picks the camera's size (see cameraConstraints).
+ * @param {{height?: number}} [options]
  * @returns {Promise<{stream: MediaStream | null, notice: string | null}>}
  */
-export async function getLocalMedia() {
+export async function getLocalMedia(options = {}) {
+  const video = cameraConstraints(options);
   const md = navigator.mediaDevices;
   if (!md || !md.getUserMedia) {
     return {
@@ -35,7 +113,7 @@ export async function getLocalMedia() {
   }
   let firstError;
   try {
-    return { stream: await md.getUserMedia({ audio: true, video: true }), notice: null };
+    return { stream: await md.getUserMedia({ audio: true, video }), notice: null };
   } catch (err) {
     firstError = err;
   }
@@ -49,7 +127,7 @@ export async function getLocalMedia() {
   for (const kind of /** @type {const} */ (['video', 'audio'])) {
     if (classify(firstError) === 'denied' && !(await permissionGranted(kind))) continue;
     try {
-      const s = await md.getUserMedia({ [kind]: true });
+      const s = await md.getUserMedia(kind === 'video' ? { video } : { audio: true });
       got[kind] = s.getTracks()[0] ?? null;
     } catch (err) {
       errors[kind] = err;

@@ -51,6 +51,19 @@
 /** @typedef {'left' | 'disconnected' | 'media_failed'} LeaveReason */
 
 /**
+ * A simulcast layer: the publisher's `rid`, lowest to highest (`q` quarter, `h` half, `f` full).
+ * Typed as any string, since a publisher other than this client may name its layers otherwise.
+ * @typedef {string} LayerRid
+ */
+
+/** @typedef {'active' | 'paused'} StreamState */
+
+/**
+ * Why a `stream_state` changed.
+ * @typedef {'start' | 'bandwidth' | 'size' | 'hidden' | 'publisher' | 'muted'} StreamStateReason
+ */
+
+/**
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
  *   | 'invalid_candidate' | 'unknown_track' | 'server_full' | 'media_failed' | 'too_slow'
@@ -69,8 +82,18 @@
 /** @typedef {{type: 'ping', id?: number}} PingMessage */
 
 /**
+ * How large a remote video track is shown, in device pixels; 0 x 0: not shown.
+ * @typedef {object} SubscriptionMessage
+ * @property {'subscription'} type
+ * @property {string} participant the publisher's id
+ * @property {string} track the publisher's track id
+ * @property {number} width
+ * @property {number} height
+ */
+
+/**
  * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage | CandidateMessage
- *   | MuteMessage | LeaveMessage | PingMessage} ClientMessage
+ *   | MuteMessage | LeaveMessage | PingMessage | SubscriptionMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -97,10 +120,28 @@
 /** @typedef {{type: 'error', code: ErrorCode, message: string, request?: string}} ErrorMessage */
 
 /**
+ * What the server sends us of one remote video track, whenever that changes.
+ * @typedef {object} StreamStateMessage
+ * @property {'stream_state'} type
+ * @property {string} participant the publisher's id
+ * @property {string} track the publisher's track id
+ * @property {StreamState} state `active`: media flows; `paused`: nothing is sent
+ * @property {LayerRid | null} layer the simulcast layer forwarded now; null if not simulcast or paused
+ * @property {StreamStateReason} reason why it changed
+ * @property {number | null} estimate the server's estimate of our downlink in bit/s, if it has one
+ */
+
+/**
+ * Dynacast, to a publisher: the layers of its simulcast track `track` (its mid) that some
+ * subscriber needs now; the others should stop being encoded.
+ * @typedef {{type: 'layers', track: string, active: LayerRid[]}} LayersMessage
+ */
+
+/**
  * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
  *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
- *   | ErrorMessage} ServerMessage
+ *   | ErrorMessage | StreamStateMessage | LayersMessage} ServerMessage
  */
 
 export {};

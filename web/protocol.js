@@ -2,6 +2,8 @@
 // confab client library: the signaling protocol of docs/protocol.md and the one
 // RTCPeerConnection it negotiates. No DOM code here: the UI lives in app.js.
 
+import { sendEncodings } from './media.js';
+
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
 
@@ -31,6 +33,7 @@ const LEAVE_GRACE_MS = 1_000;
 /** @typedef {import('./messages.js').MuteMessage} MuteMessage */
 /** @typedef {import('./messages.js').LeaveMessage} LeaveMessage */
 /** @typedef {import('./messages.js').PingMessage} PingMessage */
+/** @typedef {import('./messages.js').SubscriptionMessage} SubscriptionMessage */
 /** @typedef {import('./messages.js').ClientMessage} ClientMessage */
 /** @typedef {import('./messages.js').JoinedMessage} JoinedMessage */
 /** @typedef {import('./messages.js').ParticipantJoinedMessage} ParticipantJoinedMessage */
@@ -43,6 +46,8 @@ const LEAVE_GRACE_MS = 1_000;
 /** @typedef {import('./messages.js').ServerAnswerMessage} ServerAnswerMessage */
 /** @typedef {import('./messages.js').PongMessage} PongMessage */
 /** @typedef {import('./messages.js').ErrorMessage} ErrorMessage */
+/** @typedef {import('./messages.js').StreamStateMessage} StreamStateMessage */
+/** @typedef {import('./messages.js').LayersMessage} LayersMessage */
 /** @typedef {import('./messages.js').ServerMessage} ServerMessage */
 
 // ---------------------------------------------------------------------------
@@ -93,6 +98,8 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {TrackMutedMessage} track_muted
  * @property {TrackUnmutedMessage} track_unmuted
  * @property {ErrorMessage} error
+ * @property {StreamStateMessage} stream_state what the server sends us of a remote video track
+ * @property {LayersMessage} layers dynacast: emitted once the layers it names are the active ones
  * @property {RemoteTrackDetail} remotetrack
  * @property {RemoteTrackEndedDetail} remotetrackended
  * @property {ConnectionStateDetail} connectionstatechange
@@ -125,7 +132,19 @@ export class ConfabError extends Error {
  * @property {RTCRtpTransceiver} transceiver
  * @property {TrackSource} source
  * @property {boolean} muted
+ * @property {string[]} rids its simulcast layers, lowest first; empty without simulcast
  */
+
+/**
+ * How to publish a track.
+ * @typedef {object} PublishOptions
+ * @property {TrackSource} [source] default: `microphone` for audio, `camera` for video
+ * @property {boolean} [muted] initial state; default: muted if the track is disabled
+ * @property {boolean} [simulcast] send a camera or screen in simulcast layers (default true)
+ */
+
+/** @param {string} participant @param {string} track */
+const trackKey = (participant, track) => `${participant}\u0000${track}`;
 
 /**
  * One confab session: a WebSocket to the server and one RTCPeerConnection.
@@ -155,8 +174,15 @@ export class ConfabClient extends EventTarget {
   /** mid -> "participant\u0000track" of the remote track last announced on that mid. */
   /** @type {Map<string, string>} */
   #delivered = new Map();
-  /** Local tracks waiting for the peer connection to exist. @type {{track: MediaStreamTrack, stream: MediaStream, source?: TrackSource, muted?: boolean}[]} */
+  /** Local tracks waiting for the peer connection to exist. @type {({track: MediaStreamTrack, stream: MediaStream} & PublishOptions)[]} */
   #pendingPublish = [];
+  /** "participant\u0000track" -> "WxH" last sent in a `subscription`. @type {Map<string, string>} */
+  #subscriptions = new Map();
+  /** "participant\u0000track" -> last `stream_state` of that remote track. @type {Map<string, StreamStateMessage>} */
+  #streamStates = new Map();
+  /** Per sender, the last of its `setParameters` calls, so that they never interleave. */
+  /** @type {WeakMap<RTCRtpSender, Promise<void>>} */
+  #senderChains = new WeakMap();
 
   /**
    * @param {string | URL} url the WebSocket URL, e.g. `ws://host:7880/ws`
@@ -276,26 +302,54 @@ export class ConfabClient extends EventTarget {
   }
 
   /**
-   * Publish one more local track (e.g. a screen share) on its own sendonly transceiver.
+   * Publish one more local track (e.g. a screen share) on its own sendonly transceiver. A camera
+   * is sent in three simulcast layers (rids `q`, `h`, `f`), a screen in two (`h`, `f`, with
+   * `contentHint` `detail`), unless `simulcast` is false; see media.js `sendEncodings`.
    * @param {MediaStreamTrack} track
    * @param {MediaStream} stream
-   * @param {{source?: TrackSource, muted?: boolean}} [options]
+   * @param {PublishOptions} [options]
    */
   publish(track, stream, options = {}) {
     if (!this.pc) {
       this.#pendingPublish.push({ track, stream, ...options });
       return;
     }
-    const transceiver = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    const source = options.source ?? (track.kind === 'audio' ? 'microphone' : 'camera');
+    if (source === 'screen' && track.kind === 'video' && !track.contentHint) track.contentHint = 'detail';
+    const kind = track.kind === 'audio' ? 'audio' : 'video';
+    const transceiver = this.#addSender(this.pc, track, stream, sendEncodings(kind, source, options));
     const muted = options.muted ?? !track.enabled;
     track.enabled = !muted;
-    this.localTracks.push({
-      track,
-      transceiver,
-      source: options.source ?? (track.kind === 'audio' ? 'microphone' : 'camera'),
-      muted,
-    });
+    const rids = transceiver.sender.getParameters().encodings.flatMap((e) => (e.rid ? [e.rid] : []));
+    this.localTracks.push({ track, transceiver, source, muted, rids });
     // negotiationneeded fires and makes the offer.
+  }
+
+  /**
+   * Add a sendonly transceiver for `track` with `encodings`; if the browser refuses them, with
+   * them less their scalabilityMode, and then with no encodings (no simulcast).
+   * @param {RTCPeerConnection} pc
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} stream
+   * @param {import('./media.js').LayerEncoding[] | undefined} encodings
+   * @returns {RTCRtpTransceiver}
+   */
+  #addSender(pc, track, stream, encodings) {
+    const tries = [encodings];
+    if (encodings?.some((e) => e.scalabilityMode)) {
+      tries.push(encodings.map(({ scalabilityMode: _, ...e }) => e));
+    }
+    if (encodings) tries.push(undefined);
+    for (const [i, sendEncodings] of tries.entries()) {
+      const init = { direction: /** @type {const} */ ('sendonly'), streams: [stream], sendEncodings };
+      try {
+        return pc.addTransceiver(track, init);
+      } catch (e) {
+        if (i === tries.length - 1) throw e;
+        console.warn('confab: the browser refused these encodings, trying simpler ones:', e);
+      }
+    }
+    throw new Error('unreachable');
   }
 
   /**
@@ -348,6 +402,38 @@ export class ConfabClient extends EventTarget {
       (t) => t.track.kind === what || t.source === what || t.transceiver.mid === what,
     );
     return lt ? lt.muted : null;
+  }
+
+  /**
+   * Tell the server how large a remote video track is shown, in device pixels (0 x 0: not
+   * shown). Sends a `subscription` only when the size differs from the last one sent for that
+   * track. Returns whether it sent one.
+   * @param {string} participant
+   * @param {string} track
+   * @param {number} width
+   * @param {number} height
+   * @returns {boolean}
+   */
+  setSubscription(participant, track, width, height) {
+    if (this.state !== 'joined') return false;
+    const w = Math.max(0, Math.round(width) || 0);
+    const h = Math.max(0, Math.round(height) || 0);
+    const key = trackKey(participant, track);
+    const size = `${w}x${h}`;
+    if (this.#subscriptions.get(key) === size) return false;
+    this.#subscriptions.set(key, size);
+    this.#send({ type: 'subscription', participant, track, width: w, height: h });
+    return true;
+  }
+
+  /**
+   * The last `stream_state` the server sent for a remote track, or null.
+   * @param {string} participant
+   * @param {string} track
+   * @returns {StreamStateMessage | null}
+   */
+  streamState(participant, track) {
+    return this.#streamStates.get(trackKey(participant, track)) ?? null;
   }
 
   /** Send a `ping` now (one is sent every 10 s anyway). */
@@ -436,6 +522,7 @@ export class ConfabClient extends EventTarget {
         break;
       case 'participant_left':
         this.participants.delete(msg.participant);
+        this.#forgetRemote(msg.participant, null);
         this.#emit('participant_left', msg);
         break;
       case 'track_published': {
@@ -450,6 +537,7 @@ export class ConfabClient extends EventTarget {
       case 'track_unpublished': {
         const p = this.participants.get(msg.participant);
         if (p) p.tracks = p.tracks.filter((t) => t.id !== msg.track);
+        this.#forgetRemote(msg.participant, msg.track);
         this.#emit('track_unpublished', msg);
         break;
       }
@@ -481,6 +569,13 @@ export class ConfabClient extends EventTarget {
       case 'error':
         this.#lastError = msg.code;
         this.#emit('error', msg);
+        break;
+      case 'stream_state':
+        this.#streamStates.set(trackKey(msg.participant, msg.track), msg);
+        this.#emit('stream_state', msg);
+        break;
+      case 'layers':
+        this.#onLayers(msg);
         break;
       default:
         // A message type of a later protocol version: ignore it.
@@ -550,6 +645,47 @@ export class ConfabClient extends EventTarget {
       console.warn('confab: making an offer failed:', e);
     } finally {
       this.#makingOffer = false;
+    }
+  }
+
+  /**
+   * Dynacast: encode only the layers the server asks for. Applied in the background, in order
+   * per sender (not awaited here: a slow encoder must not hold up signaling); `layers` is
+   * emitted once applied (or failed).
+   * @param {LayersMessage} msg
+   */
+  #onLayers(msg) {
+    const active = Array.isArray(msg.active) ? msg.active : [];
+    const lt = this.localTracks.find((t) => t.transceiver.mid === msg.track && t.transceiver.direction !== 'stopped');
+    if (!lt) {
+      this.#emit('layers', msg);
+      return;
+    }
+    const sender = lt.transceiver.sender;
+    const next = (this.#senderChains.get(sender) ?? Promise.resolve())
+      .then(() => setActiveLayers(sender, active))
+      .catch((e) => console.warn('confab: applying layers', active, 'to track', msg.track, 'failed:', e))
+      .then(() => {
+        if (!this.#closed) this.#emit('layers', msg);
+      });
+    this.#senderChains.set(sender, next);
+  }
+
+  /**
+   * Forget what was sent and received about a remote track (`track` null: every track of the
+   * participant), so that a track id used again starts afresh.
+   * @param {string} participant
+   * @param {string | null} track
+   */
+  #forgetRemote(participant, track) {
+    for (const map of [this.#subscriptions, this.#streamStates]) {
+      if (track !== null) {
+        map.delete(trackKey(participant, track));
+        continue;
+      }
+      for (const key of [...map.keys()]) {
+        if (key.startsWith(trackKey(participant, ''))) map.delete(key);
+      }
     }
   }
 
@@ -682,4 +818,24 @@ export class ConfabClient extends EventTarget {
     }
     this.#emit('closed', { code, reason, error: this.#lastError, joined, local: this.#localClose });
   }
+}
+
+/**
+ * Mark each simulcast encoding of `sender` active if its rid is in `active`, inactive if not;
+ * encodings without a rid are left alone. Calls setParameters only when something changes.
+ * @param {RTCRtpSender} sender
+ * @param {string[]} active
+ */
+async function setActiveLayers(sender, active) {
+  const params = sender.getParameters();
+  let changed = false;
+  for (const e of params.encodings) {
+    if (!e.rid) continue;
+    const on = active.includes(e.rid);
+    if (e.active !== on) {
+      e.active = on;
+      changed = true;
+    }
+  }
+  if (changed) await sender.setParameters(params);
 }
