@@ -2,7 +2,7 @@
 //! JSON messages, client metadata becomes SFU values, and every error becomes a wire result in
 //! one place ([`refusal`], [`removal`]).
 
-use signal::{ErrorCode, ServerMessage, TrackRef, PROTOCOL_VERSION};
+use signal::{ErrorCode, ServerMessage, StreamActivity, TrackRef, PROTOCOL_VERSION};
 
 /// The wire form of a message from the core.
 pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
@@ -44,6 +44,15 @@ pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
                 .collect(),
         },
         sfu::Signal::Answer { sdp } => ServerMessage::Answer { sdp },
+        sfu::Signal::StreamState { participant, track, active, layer, reason, estimate } => ServerMessage::StreamState {
+            participant: participant.to_string(),
+            track,
+            state: if active { StreamActivity::Active } else { StreamActivity::Paused },
+            layer,
+            reason: reason.to_string(),
+            estimate,
+        },
+        sfu::Signal::Layers { track, active } => ServerMessage::Layers { track, active },
     }
 }
 

@@ -189,6 +189,7 @@ fn participant_of(command: &Command) -> &ParticipantId {
         | Command::Answer { participant, .. }
         | Command::Candidate { participant, .. }
         | Command::Mute { participant, .. }
+        | Command::Subscription { participant, .. }
         | Command::Leave { participant, .. } => participant,
     }
 }

@@ -187,6 +187,13 @@ async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<J
             _ => return None,
         },
         ClientMessage::Mute(m) => Command::Mute { participant, track: m.track, muted: m.muted },
+        ClientMessage::Subscription(m) => Command::Subscription {
+            participant,
+            publisher: ParticipantId::new(m.participant.as_str()),
+            track: m.track,
+            width: m.width,
+            height: m.height,
+        },
         ClientMessage::Leave => {
             if let Some(j) = joined.take() {
                 let leave = Command::Leave { participant: j.participant, reason: LeaveReason::Left };

@@ -147,6 +147,19 @@ pub enum Command {
         /// New state.
         muted: bool,
     },
+    /// How large a subscriber shows a remote track (device pixels; 0 x 0: not shown).
+    Subscription {
+        /// The subscriber.
+        participant: ParticipantId,
+        /// The publisher.
+        publisher: ParticipantId,
+        /// The publisher's track id.
+        track: String,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
     /// Remove the participant.
     Leave {
         /// Who.
@@ -239,6 +252,29 @@ pub enum Signal {
         /// The SDP.
         sdp: String,
     },
+    /// What the subscriber receives of a remote video track changed (started, switched layer,
+    /// paused or resumed).
+    StreamState {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The publisher's track id.
+        track: String,
+        /// Whether media flows.
+        active: bool,
+        /// The simulcast layer (rid) forwarded, if any.
+        layer: Option<String>,
+        /// Why it changed: start, bandwidth, size, hidden, publisher.
+        reason: &'static str,
+        /// The subscriber's downlink estimate, bit/s.
+        estimate: Option<u64>,
+    },
+    /// Dynacast, to a publisher: the layers (rids) of its track some subscriber needs.
+    Layers {
+        /// The publisher's own track id.
+        track: String,
+        /// The rids to keep sending.
+        active: Vec<String>,
+    },
 }
 
 /// A datagram to send.
@@ -275,6 +311,8 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests: u64,
+    /// Simulcast layer switches, resumes and starts on subscribers' outgoing video.
+    pub layer_switches: u64,
     /// Participants present now.
     pub participants: u64,
     /// Rooms open now.

@@ -31,6 +31,73 @@ impl VideoCodec {
     }
 }
 
+/// The fields of a VP8 payload descriptor (RFC 7741 §4.2) a forwarder rewrites or reads to
+/// switch layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vp8Descriptor {
+    /// PictureID and whether it is the 15-bit form.
+    pub picture_id: Option<(u16, bool)>,
+    /// TL0PICIDX.
+    pub tl0_pic_idx: Option<u8>,
+    /// Temporal layer index and its layer-sync (Y) bit.
+    pub temporal: Option<(u8, bool)>,
+    /// KEYIDX.
+    pub key_idx: Option<u8>,
+    /// Start of a partition-0 packet of a VP8 frame.
+    pub frame_start: bool,
+    /// Width and height, when this packet starts a keyframe.
+    pub keyframe_size: Option<(u16, u16)>,
+}
+
+/// Parse the VP8 payload descriptor of `p` (and, on a keyframe start, the frame size); `None`
+/// when it is truncated.
+pub fn vp8_descriptor(p: &[u8]) -> Option<Vp8Descriptor> {
+    let b0 = *p.first()?;
+    let mut d = Vp8Descriptor { frame_start: b0 & 0x10 != 0 && b0 & 0x07 == 0, ..Default::default() };
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let x = *p.get(i)?;
+        i += 1;
+        if x & 0x80 != 0 {
+            let m = *p.get(i)?;
+            if m & 0x80 != 0 {
+                let lo = *p.get(i + 1)?;
+                d.picture_id = Some(((u16::from(m & 0x7f) << 8) | u16::from(lo), true));
+                i += 2;
+            } else {
+                d.picture_id = Some((u16::from(m), false));
+                i += 1;
+            }
+        }
+        if x & 0x40 != 0 {
+            d.tl0_pic_idx = Some(*p.get(i)?);
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            let tk = *p.get(i)?;
+            if x & 0x20 != 0 {
+                d.temporal = Some((tk >> 6, tk & 0x20 != 0));
+            }
+            if x & 0x10 != 0 {
+                d.key_idx = Some(tk & 0x1f);
+            }
+            i += 1;
+        }
+    }
+    // A keyframe's frame tag (3 bytes, inverse key bit clear), start code 9d 01 2a, then
+    // 14-bit width and height (RFC 6386 §9.1).
+    if d.frame_start {
+        if let Some(h) = p.get(i..i + 10) {
+            if h[0] & 0x01 == 0 && h[3..6] == [0x9d, 0x01, 0x2a] {
+                let w = u16::from_le_bytes([h[6], h[7]]) & 0x3fff;
+                let ht = u16::from_le_bytes([h[8], h[9]]) & 0x3fff;
+                d.keyframe_size = Some((w, ht));
+            }
+        }
+    }
+    Some(d)
+}
+
 /// VP8 payload descriptor (RFC 7741 §4.2), then the VP8 frame tag's inverse key frame bit.
 fn vp8_keyframe_start(p: &[u8]) -> bool {
     let Some(&b0) = p.first() else { return false };
@@ -181,5 +248,23 @@ mod tests {
         assert!(!VideoCodec::Av1.is_keyframe_start(&[0x10, 0x00]));
         assert!(!VideoCodec::Av1.is_keyframe_start(&[0x88, 0x00]));
         assert!(!VideoCodec::Av1.is_keyframe_start(&[]));
+    }
+
+    #[test]
+    fn vp8_descriptor_reads_ids_and_keyframe_size() {
+        // X, S, PID 0; I L T K; 15-bit picture id 0x1234; TL0PICIDX 7; TID 2, Y, KEYIDX 5.
+        let mut p = vec![0x90, 0xf0, 0x80 | 0x12, 0x34, 7, (2 << 6) | 0x20 | 5];
+        // Keyframe tag, start code, 1280x720.
+        p.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02, 0xaa]);
+        let d = vp8_descriptor(&p).unwrap();
+        assert_eq!(d.picture_id, Some((0x1234, true)));
+        assert_eq!(d.tl0_pic_idx, Some(7));
+        assert_eq!(d.temporal, Some((2, true)));
+        assert_eq!(d.key_idx, Some(5));
+        assert_eq!(d.keyframe_size, Some((1280, 720)));
+        for n in 0..p.len() {
+            let _ = vp8_descriptor(&p[..n]);
+        }
+        assert_eq!(vp8_descriptor(&p[..3]), None, "truncated picture id");
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use str0m::RtcConfig;
+use str0m::bwe::Bitrate;
 use str0m::config::DtlsCert;
 
 use crate::error::Error;
@@ -49,6 +50,8 @@ impl SfuConfig {
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_dtls_cert(cert)
+            // Per-subscriber bandwidth estimation from TWCC feedback, for layer selection.
+            .enable_bwe(Some(Bitrate::bps(crate::allocate::INITIAL_ESTIMATE)))
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)

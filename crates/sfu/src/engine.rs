@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Input, RtcConfig};
 
+use crate::adapt::ADAPT_INTERVAL;
 use crate::api::{Command, Event, LeaveReason, ParticipantId, Stats, Transmit};
 use crate::config::SfuConfig;
 use crate::error::Error;
@@ -67,6 +68,8 @@ pub struct Sfu {
     /// Participants to drain before the current input is done, and a spare buffer for it.
     pending: Vec<Pix>,
     spare: Vec<Pix>,
+    /// When layer targets are next recomputed (while anyone is present).
+    next_adapt: Option<Instant>,
 }
 
 impl Sfu {
@@ -92,6 +95,7 @@ impl Sfu {
             next_generation: 0,
             pending: Vec::new(),
             spare: Vec::new(),
+            next_adapt: None,
         })
     }
 
@@ -115,6 +119,10 @@ impl Sfu {
             Command::Mute { participant, track, muted } => {
                 let pix = self.pix(&participant)?;
                 self.mute(now, pix, &track, muted)
+            }
+            Command::Subscription { participant, publisher, track, width, height } => {
+                let pix = self.pix(&participant)?;
+                self.subscription(pix, &publisher, &track, (width, height))
             }
             Command::Leave { participant, reason } => {
                 let pix = self.pix(&participant)?;
@@ -162,6 +170,10 @@ impl Sfu {
     /// Handle the passing of time; call at (or after) the instant of [`Sfu::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let grace = self.config.ice_disconnect_grace;
+        if self.next_adapt.is_some_and(|t| t <= now) {
+            self.adapt(now);
+            self.next_adapt = (!self.by_id.is_empty()).then(|| now + ADAPT_INTERVAL);
+        }
         while let Some((at, pix, generation)) = self.timers.pop_due(now) {
             let Some(p) = self.participants.get_mut(pix) else { continue };
             if p.generation != generation || p.scheduled != Some(at) {
@@ -194,7 +206,10 @@ impl Sfu {
 
     /// When to call [`Sfu::handle_timeout`] next; `None` while there are no participants.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek()
+        match (self.timers.peek(), self.next_adapt) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// What the core has done so far.
@@ -238,6 +253,9 @@ impl Sfu {
 
     /// Drain every dirty participant and carry out the effects, until nothing is left to do.
     fn flush(&mut self, now: Instant) {
+        if self.next_adapt.is_none() && !self.by_id.is_empty() {
+            self.next_adapt = Some(now + ADAPT_INTERVAL);
+        }
         loop {
             let mut batch = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
             for &pix in &batch {

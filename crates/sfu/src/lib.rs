@@ -17,6 +17,8 @@
 //! receiving decoder. NACK and RTX are terminated on both sides: str0m asks publishers for what
 //! was lost on the way in, and answers subscribers' NACKs from its own send buffer.
 
+mod adapt;
+pub mod allocate;
 mod api;
 mod codec;
 mod config;
@@ -33,7 +35,7 @@ mod track;
 
 pub use api::{Command, Event, Kind, LeaveReason, ParticipantId, ParticipantInfo, Signal, Source};
 pub use api::{Stats, TrackInfo, TrackMeta, Transmit};
-pub use codec::VideoCodec;
+pub use codec::{VideoCodec, Vp8Descriptor, vp8_descriptor};
 pub use config::SfuConfig;
 pub use engine::Sfu;
 pub use error::Error;

@@ -9,13 +9,15 @@
 use std::time::Instant;
 
 use str0m::format::PayloadParams;
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::media::Rid;
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor, Vp8Patch};
 
-use crate::forward::{Decision, DropReason, PacketIn};
+use crate::codec::{VideoCodec, vp8_descriptor};
+use crate::forward::{Decision, DropReason, PacketIn, Vp8Ids};
 use crate::participant::{Effect, guarded};
 use crate::slots::Pix;
 use crate::track::{OutTrack, video_codec};
-use crate::{LeaveReason, Sfu};
+use crate::{LeaveReason, Sfu, Signal};
 
 impl Sfu {
     pub(crate) fn forward(&mut self, now: Instant, pix: Pix, packet: RtpPacket) {
@@ -23,14 +25,6 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(pix) else { return };
         let Some((mid, rid)) = p.stream_of(packet.header.ssrc) else { return };
         let Some(track) = p.published.iter_mut().find(|t| t.mid == mid) else { return };
-        // Without simulcast support yet, forward one layer: the first one seen.
-        if rid.is_some() {
-            match track.rid {
-                None => track.rid = rid,
-                Some(chosen) if Some(chosen) != rid => return,
-                _ => {}
-            }
-        }
         let pt = packet.header.payload_type;
         let params = match track.codecs.iter().find(|(p, _)| *p == pt) {
             Some((_, params)) => *params,
@@ -42,16 +36,51 @@ impl Sfu {
                 params
             }
         };
-        let keyframe_start = match video_codec(params.spec().codec) {
-            Some(codec) if track.is_video() => codec.is_keyframe_start(&packet.payload),
+        let codec = video_codec(params.spec().codec).filter(|_| track.is_video());
+        let keyframe_start = match codec {
+            Some(codec) => codec.is_keyframe_start(&packet.payload),
             // Audio, or a video format whose keyframes we cannot see: every packet is a start.
-            _ => true,
+            None => true,
         };
+        let vp8 = match codec {
+            Some(VideoCodec::Vp8) => vp8_descriptor(&packet.payload),
+            _ => None,
+        };
+
+        // The layer: its rate, liveness, size and clock.
+        let pos = track.layer_pos(rid, now);
+        let simulcast = track.is_simulcast();
+        if let Some(info) = packet.last_sender_info {
+            let known = track.layers[pos].report.map(|(rtp, _)| rtp);
+            let rtp = info.rtp_time.numer() as u32;
+            if known != Some(rtp) {
+                track.sender_report(pos, rtp, info.ntp_time);
+            }
+        }
+        let layer = &mut track.layers[pos];
+        layer.rate.add(now, packet.payload.len() + 12);
+        layer.last_packet = now;
+        if let Some(size) = vp8.and_then(|d| d.keyframe_size) {
+            layer.size = Some(size);
+        }
+        let index = layer.index;
+        let (timestamp, synced) = match (simulcast, layer.ts_offset) {
+            (false, _) => (packet.header.timestamp, true),
+            (true, Some(offset)) => (packet.header.timestamp.wrapping_add(offset), true),
+            (true, None) => (packet.header.timestamp, false),
+        };
+
         let muted = track.muted;
         let input = PacketIn {
             seq: *packet.seq_no,
-            timestamp: packet.header.timestamp,
+            timestamp,
+            synced,
             keyframe_start,
+            layer: index,
+            vp8: vp8.and_then(|d| match d.picture_id {
+                Some((picture_id, true)) => Some(Vp8Ids { picture_id, tl0_pic_idx: d.tl0_pic_idx, key_idx: d.key_idx }),
+                _ => None,
+            }),
             arrival: packet.timestamp,
         };
         let ext = ExtensionValues {
@@ -62,7 +91,8 @@ impl Sfu {
         };
         let subscribers = track.subscribers.len();
 
-        let mut wants_keyframe = false;
+        // Layers some subscriber waits for a keyframe of (bit per layer index).
+        let mut wants_keyframe = 0u32;
         for i in 0..subscribers {
             let Some(&(sub, slot)) = self
                 .participants
@@ -77,21 +107,31 @@ impl Sfu {
                 // Nothing written now would arrive: the run starts once connected.
                 continue;
             }
+            let estimate = s.downlink.estimate;
             let Some(out) = s.outs.get_mut(slot).and_then(Option::as_mut) else { continue };
             let Some(out_mid) = out.active_mid() else { continue };
-            let (seq, timestamp) = match out.forwarder.decide(&input, muted) {
-                Decision::Forward { seq, timestamp } => (seq, timestamp),
+            let (seq, timestamp, vp8_ids, started) = match out.forwarder.decide(&input, muted) {
+                Decision::Forward { seq, timestamp, vp8, started } => (seq, timestamp, vp8, started),
                 Decision::Drop(DropReason::AwaitingKeyframe) => {
-                    wants_keyframe = true;
+                    wants_keyframe |= 1 << index.min(31);
                     continue;
                 }
                 Decision::Drop(_) => continue,
             };
             let Some(out_pt) = out_pt(out, params, &s.rtc) else { continue };
-            let write = RtpWrite::new(out_pt, seq.into(), timestamp, packet.timestamp, packet.payload.clone())
+            let mut write = RtpWrite::new(out_pt, seq.into(), timestamp, packet.timestamp, packet.payload.clone())
                 .marker(packet.header.marker)
                 .ext_vals(ext.clone())
                 .nackable(out.kind.is_video());
+            if let Some(ids) = vp8_ids {
+                if let Some(patch) = vp8_patch(&packet.payload, ids) {
+                    write = write.vp8_patch(patch);
+                }
+            }
+            let state = started.then(|| {
+                out.switches += 1;
+                stream_state(out, estimate, rid)
+            });
             let rtc = &mut s.rtc;
             let written = guarded(|| match rtc.direct_api().stream_tx_by_mid(out_mid, None) {
                 Some(tx) => {
@@ -110,22 +150,68 @@ impl Sfu {
                 Ok(false) => {}
                 Err(_) => self.effects.push_back(Effect::Fail(sub, LeaveReason::Internal)),
             }
+            if let Some(signal) = state.flatten() {
+                self.stats.layer_switches += 1;
+                self.signal(sub, signal);
+            }
         }
-        // Ask for a keyframe if a subscriber waits for one, or if an earlier request was held
-        // back by the rate limit and may go now.
-        let send = self
-            .participants
-            .get_mut(pix)
-            .and_then(|p| p.published_mut(mid))
-            .filter(|t| t.is_video())
-            .is_some_and(|t| match wants_keyframe {
-                true => t.keyframes.request(now, interval),
-                false => t.keyframes.due(now, interval),
-            });
-        if send {
-            self.send_keyframe_request(pix, mid);
+        // Ask for a keyframe of each layer a subscriber waits for, or of this layer if an
+        // earlier request was held back by the rate limit and may go now.
+        let mut send = Vec::new();
+        if let Some(track) = self.participants.get_mut(pix).and_then(|p| p.published_mut(mid)) {
+            if track.is_video() {
+                for layer in track.layers.iter_mut() {
+                    let wanted = wants_keyframe & (1 << layer.index.min(31)) != 0;
+                    let go = match wanted {
+                        true => layer.keyframes.request(now, interval),
+                        false => layer.index == index && layer.keyframes.due(now, interval),
+                    };
+                    if go {
+                        send.push(layer.rid);
+                    }
+                }
+            }
+        }
+        for rid in send {
+            self.send_keyframe_request(pix, mid, rid);
         }
     }
+}
+
+/// What to tell a subscriber about its outgoing video track when it starts, switches layer or
+/// pauses, if that is news. `rid` names the layer forwarded now.
+pub(crate) fn stream_state(out: &mut OutTrack, estimate: Option<u64>, rid: Option<Rid>) -> Option<Signal> {
+    if !out.kind.is_video() {
+        return None;
+    }
+    let active = out.forwarder.target().is_some();
+    let layer = if active { out.forwarder.current() } else { None };
+    if out.told == Some((active, layer)) {
+        return None;
+    }
+    let reason = if out.told.is_none() { "start" } else { out.reason.as_str() };
+    out.told = Some((active, layer));
+    Some(Signal::StreamState {
+        participant: out.publisher.clone(),
+        track: out.track.clone(),
+        active,
+        layer: rid.filter(|_| layer.is_some()).map(|r| r.to_string()),
+        reason,
+        estimate,
+    })
+}
+
+/// The str0m patch that rewrites a VP8 payload's descriptor ids.
+fn vp8_patch(payload: &[u8], ids: Vp8Ids) -> Option<Vp8Patch> {
+    let descriptor = Vp8Descriptor::parse(payload).ok()?;
+    let mut builder = descriptor.patch().picture_id(ids.picture_id);
+    if let Some(tl0) = ids.tl0_pic_idx {
+        builder = builder.tl0_pic_idx(tl0);
+    }
+    if let Some(key) = ids.key_idx {
+        builder = builder.key_idx(key);
+    }
+    builder.build().ok()
 }
 
 /// The subscriber's payload type for the codec of `params`, remembered per incoming payload type.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use str0m::Candidate;
 use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::media::KeyframeRequestKind;
+use str0m::media::{KeyframeRequestKind, Mid, Rid};
 
 use crate::api::{Signal, TrackMeta};
 use crate::error::Error;
@@ -84,16 +84,16 @@ impl Sfu {
                 for out in p.outs.iter_mut().flatten() {
                     if let OutState::Offered(mid) = out.state {
                         out.state = OutState::Active(mid);
-                        if let Some(source) = out.source {
-                            started.push(source);
+                        if let Some((publisher, mid)) = out.source {
+                            started.push((publisher, mid, out.forwarder.target()));
                         }
                     }
                 }
                 // New subscribers of video start from a keyframe: ask for one now, or when the
                 // subscriber's media connection is up (a keyframe before that would be lost).
                 if connected {
-                    for (publisher, mid) in started {
-                        self.request_keyframe(now, publisher, mid);
+                    for (publisher, mid, layer) in started {
+                        self.request_keyframe(now, publisher, mid, layer);
                     }
                 }
                 self.negotiate(pix);
@@ -152,50 +152,70 @@ impl Sfu {
             self.signal(other, signal);
         }
         if !muted && video {
-            self.request_keyframe(now, pix, mid);
+            self.request_keyframe(now, pix, mid, None);
         }
         Ok(())
     }
 
     /// The participant's media connection came up: ask the publishers of everything it receives
-    /// for a keyframe, so its video starts at once.
+    /// for a keyframe of the layer it gets, so its video starts at once.
     pub(crate) fn media_connected(&mut self, now: Instant, pix: Pix) {
         let sources: Vec<_> = self
             .participants
             .get(pix)
-            .map(|p| p.outs.iter().flatten().filter(|o| o.active_mid().is_some()).filter_map(|o| o.source).collect())
+            .map(|p| {
+                p.outs
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.active_mid().is_some())
+                    .filter_map(|o| o.source.map(|(publisher, mid)| (publisher, mid, o.forwarder.target())))
+                    .collect()
+            })
             .unwrap_or_default();
-        for (publisher, mid) in sources {
-            self.request_keyframe(now, publisher, mid);
+        for (publisher, mid, layer) in sources {
+            self.request_keyframe(now, publisher, mid, layer);
         }
     }
 
-    /// A subscriber's decoder asked for a keyframe on its m-line `mid`: pass it to the publisher.
-    pub(crate) fn subscriber_wants_keyframe(&mut self, now: Instant, pix: Pix, mid: str0m::media::Mid) {
+    /// A subscriber's decoder asked for a keyframe on its m-line `mid`: pass it to the publisher,
+    /// for the layer the subscriber receives.
+    pub(crate) fn subscriber_wants_keyframe(&mut self, now: Instant, pix: Pix, mid: Mid) {
         let source = self
             .participants
             .get_mut(pix)
             .and_then(|s| s.out_by_active_mid(mid))
-            .and_then(|o| o.source);
-        if let Some((publisher, track)) = source {
-            self.request_keyframe(now, publisher, track);
+            .and_then(|o| o.source.map(|source| (source, o.forwarder.current().or(o.forwarder.target()))));
+        if let Some(((publisher, track), layer)) = source {
+            self.request_keyframe(now, publisher, track, layer);
         }
     }
 
-    /// Ask `publisher` for a keyframe of its track `mid`, at most once per interval.
-    pub(crate) fn request_keyframe(&mut self, now: Instant, publisher: Pix, mid: str0m::media::Mid) {
+    /// Ask `publisher` for a keyframe of layer `layer` (`None`: every layer) of its track `mid`,
+    /// at most once per interval per layer.
+    pub(crate) fn request_keyframe(&mut self, now: Instant, publisher: Pix, mid: Mid, layer: Option<u8>) {
         let interval = self.config.keyframe_request_interval;
         let Some(p) = self.participants.get_mut(publisher) else { return };
         let Some(track) = p.published.iter_mut().find(|t| t.mid == mid) else { return };
-        if !track.is_video() || !track.keyframes.request(now, interval) {
+        if !track.is_video() {
             return;
         }
-        self.send_keyframe_request(publisher, mid);
+        let mut rids = Vec::new();
+        for l in track.layers.iter_mut().filter(|l| layer.is_none_or(|x| x == l.index)) {
+            if l.keyframes.request(now, interval) {
+                rids.push(l.rid);
+            }
+        }
+        // Nothing received yet: ask the stream str0m knows for the m-line.
+        if track.layers.is_empty() {
+            rids.push(None);
+        }
+        for rid in rids {
+            self.send_keyframe_request(publisher, mid, rid);
+        }
     }
 
-    pub(crate) fn send_keyframe_request(&mut self, publisher: Pix, mid: str0m::media::Mid) {
+    pub(crate) fn send_keyframe_request(&mut self, publisher: Pix, mid: Mid, rid: Option<Rid>) {
         let Some(p) = self.participants.get_mut(publisher) else { return };
-        let rid = p.published(mid).and_then(|t| t.rid);
         let rtc = &mut p.rtc;
         let sent = guarded(|| {
             let mut api = rtc.direct_api();

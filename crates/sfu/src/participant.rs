@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpPendingOffer;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::rtp::{RtpPacket, Ssrc};
+use str0m::bwe::BweKind;
 use str0m::{Event as RtcEvent, IceConnectionState, Input, Output, Rtc};
 use tracing::{debug, trace};
 
+use crate::allocate::Downlink;
 use crate::api::{LeaveReason, ParticipantId, ParticipantInfo, Stats, TrackMeta, Transmit};
 use crate::router::Router;
 use crate::slots::Pix;
@@ -75,6 +77,10 @@ pub(crate) struct Participant {
     pub(crate) dirty: bool,
     /// Got writes that need a `Timeout(now)` input to be sent.
     pub(crate) needs_tick: bool,
+    /// Layer selection for what this participant receives.
+    pub(crate) downlink: Downlink,
+    /// The padding and desired rates last given to str0m's estimator.
+    pub(crate) bwe_rates: (u64, u64),
 }
 
 /// The SFU's own offers to this participant.
@@ -303,6 +309,10 @@ impl Participant {
             RtcEvent::IceConnectionStateChange(state) => {
                 debug!(participant = %self.id, ?state, "ICE");
                 self.ice.on_state(now, state);
+            }
+            RtcEvent::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                trace!(participant = %self.id, %estimate, "estimate");
+                self.downlink.estimate = Some(estimate.as_u64());
             }
             RtcEvent::Connected => {
                 debug!(participant = %self.id, "media connected");

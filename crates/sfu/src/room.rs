@@ -51,6 +51,8 @@ impl Sfu {
             scheduled: None,
             dirty: false,
             needs_tick: false,
+            downlink: Default::default(),
+            bwe_rates: (0, 0),
         };
         let you = participant.info();
         let pix = self.participants.insert(participant);

@@ -48,7 +48,6 @@ impl<T> Slots<T> {
         self.items.get_mut(pix.0 as usize)?.as_mut()
     }
 
-    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Pix, &T)> {
         self.items
             .iter()

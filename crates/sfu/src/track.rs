@@ -1,7 +1,7 @@
 //! The two ends of a forwarded track: what a publisher sends in ([`Published`]) and what each
 //! subscriber gets out ([`OutTrack`]).
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{MediaKind, Mid, Pt, Rid};
@@ -21,11 +21,101 @@ pub(crate) struct Published {
     pub(crate) muted: bool,
     /// Who receives it: (subscriber, slot of its [`OutTrack`]).
     pub(crate) subscribers: Vec<(Pix, usize)>,
-    /// The simulcast layer forwarded when the publisher sends several (the first one seen).
-    pub(crate) rid: Option<Rid>,
+    /// The layers seen, lowest first (one, with no rid, when the track is not simulcast).
+    pub(crate) layers: Vec<Layer>,
+    /// The layer whose clock the others' timestamps are mapped onto (the first with a Sender
+    /// Report).
+    pub(crate) reference: Option<u8>,
     /// Payload types seen on this track and their codecs.
     pub(crate) codecs: Vec<(Pt, PayloadParams)>,
+    /// Dynacast: the highest layer the publisher was told to send (`None`: all, untold).
+    pub(crate) dynacast: Option<u8>,
+    /// Since when fewer layers than told are needed.
+    pub(crate) dynacast_lower_since: Option<Instant>,
+}
+
+/// One simulcast layer of a published track.
+#[derive(Debug)]
+pub(crate) struct Layer {
+    pub(crate) rid: Option<Rid>,
+    /// Quality rank: q 0, h 1, f 2 (others after).
+    pub(crate) index: u8,
+    pub(crate) rate: RateMeter,
+    /// When its last packet arrived.
+    pub(crate) last_packet: Instant,
+    /// Frame size, from its latest keyframe (VP8).
+    pub(crate) size: Option<(u16, u16)>,
+    /// Its latest Sender Report: (RTP time, NTP time).
+    pub(crate) report: Option<(u32, SystemTime)>,
+    /// Added to its timestamps to put them on the reference layer's clock.
+    pub(crate) ts_offset: Option<u32>,
     pub(crate) keyframes: KeyframeThrottle,
+}
+
+/// A layer is live while its packets keep coming.
+pub(crate) const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
+
+impl Layer {
+    pub(crate) fn new(rid: Option<Rid>, index: u8, now: Instant) -> Self {
+        Layer {
+            rid,
+            index,
+            rate: RateMeter::default(),
+            last_packet: now,
+            size: None,
+            report: None,
+            ts_offset: None,
+            keyframes: KeyframeThrottle::default(),
+        }
+    }
+
+    pub(crate) fn live(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_packet) < LAYER_TIMEOUT
+    }
+}
+
+/// The rank of a simulcast rid by the names publishers use: q/h/f (LiveKit's and confab's
+/// client), l/m, low/mid/high, 0/1/2. Other rids rank above these, in the order first seen.
+pub(crate) fn rid_rank(rid: &str) -> Option<u8> {
+    match rid {
+        "q" | "l" | "low" | "0" => Some(0),
+        "h" | "m" | "mid" | "1" => Some(1),
+        "f" | "hi" | "high" | "2" => Some(2),
+        _ => None,
+    }
+}
+
+/// The rid a publisher uses for a rank (q/h/f).
+pub(crate) fn rank_rid(rank: u8) -> Option<&'static str> {
+    ["q", "h", "f"].get(usize::from(rank)).copied()
+}
+
+/// Bit rate over one-second windows, smoothed (quick to rise, slower to fall).
+#[derive(Debug, Default)]
+pub(crate) struct RateMeter {
+    window_start: Option<Instant>,
+    bytes: u64,
+    bps: u64,
+}
+
+impl RateMeter {
+    pub(crate) fn add(&mut self, now: Instant, bytes: usize) {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= Duration::from_secs(1) {
+            let rate = (self.bytes * 8) as f64 / elapsed.as_secs_f64();
+            let rate = rate as u64;
+            self.bps = if rate > self.bps || self.bps == 0 { rate } else { (self.bps * 7 + rate * 3) / 10 };
+            self.window_start = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes += bytes as u64;
+    }
+
+    /// The smoothed rate, bit/s (0 before the first full window).
+    pub(crate) fn bps(&self) -> u64 {
+        self.bps
+    }
 }
 
 impl Published {
@@ -37,9 +127,11 @@ impl Published {
             source,
             muted,
             subscribers: Vec::new(),
-            rid: None,
+            layers: Vec::new(),
+            reference: None,
             codecs: Vec::new(),
-            keyframes: KeyframeThrottle::default(),
+            dynacast: None,
+            dynacast_lower_since: None,
         }
     }
 
@@ -54,6 +146,54 @@ impl Published {
 
     pub(crate) fn is_video(&self) -> bool {
         self.kind == MediaKind::Video
+    }
+
+    pub(crate) fn is_simulcast(&self) -> bool {
+        self.layers.iter().any(|l| l.rid.is_some())
+    }
+
+    /// The position in `layers` of the layer `rid`, added when first seen.
+    pub(crate) fn layer_pos(&mut self, rid: Option<Rid>, now: Instant) -> usize {
+        if let Some(i) = self.layers.iter().position(|l| l.rid == rid) {
+            return i;
+        }
+        let index = match rid {
+            None => 0,
+            Some(rid) => rid_rank(&rid).unwrap_or_else(|| {
+                self.layers.iter().map(|l| l.index + 1).max().unwrap_or(0).max(3)
+            }),
+        };
+        let at = self.layers.partition_point(|l| l.index < index);
+        self.layers.insert(at, Layer::new(rid, index, now));
+        at
+    }
+
+    pub(crate) fn layer(&self, index: u8) -> Option<&Layer> {
+        self.layers.iter().find(|l| l.index == index)
+    }
+
+    /// Note the Sender Report a packet of layer `pos` carried, and map the layer's clock onto
+    /// the reference layer's once both have reports.
+    pub(crate) fn sender_report(&mut self, pos: usize, rtp: u32, ntp: SystemTime) {
+        let index = self.layers[pos].index;
+        self.layers[pos].report = Some((rtp, ntp));
+        let reference = *self.reference.get_or_insert(index);
+        if reference == index {
+            self.layers[pos].ts_offset = Some(0);
+            return;
+        }
+        if self.layers[pos].ts_offset.is_some() {
+            return;
+        }
+        let Some((ref_rtp, ref_ntp)) = self.layer(reference).and_then(|l| l.report) else { return };
+        // At NTP time t, the reference reads ref_rtp + (t - ref_ntp) * 90k; this layer
+        // rtp + (t - ntp) * 90k. Their difference is the offset.
+        let ntp_diff = match ntp.duration_since(ref_ntp) {
+            Ok(d) => (d.as_secs_f64() * 90_000.0) as i64,
+            Err(e) => -((e.duration().as_secs_f64() * 90_000.0) as i64),
+        };
+        let offset = i64::from(ref_rtp) + ntp_diff - i64::from(rtp);
+        self.layers[pos].ts_offset = Some(offset as u32);
     }
 }
 
@@ -107,6 +247,16 @@ pub(crate) struct OutTrack {
     pub(crate) forwarder: Forwarder,
     /// Incoming payload type -> the subscriber's payload type for the same codec.
     pub(crate) pt_map: Vec<(Pt, Option<Pt>)>,
+    /// The subscriber's tile for it, in device pixels (`None`: never told; (0, 0): hidden).
+    pub(crate) size: Option<(u32, u32)>,
+    /// The size changed since the last allocation.
+    pub(crate) resized: bool,
+    /// Why the target last changed.
+    pub(crate) reason: crate::allocate::Reason,
+    /// What the subscriber was last told: (active, layer).
+    pub(crate) told: Option<(bool, Option<u8>)>,
+    /// Layer switches done.
+    pub(crate) switches: u64,
 }
 
 impl OutTrack {
@@ -120,6 +270,11 @@ impl OutTrack {
             state: OutState::New,
             forwarder: Forwarder::new(video, if video { 90_000 } else { 48_000 }),
             pt_map: Vec::new(),
+            size: None,
+            resized: false,
+            reason: crate::allocate::Reason::Bandwidth,
+            told: None,
+            switches: 0,
         }
     }
 

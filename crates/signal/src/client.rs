@@ -22,6 +22,8 @@ pub enum ClientMessage {
     Candidate(Candidate),
     /// Mute or unmute one of the client's published tracks.
     Mute(Mute),
+    /// How large a remote video track is shown.
+    Subscription(Subscription),
     /// Leave the room.
     Leave,
     /// Keepalive.
@@ -29,7 +31,7 @@ pub enum ClientMessage {
 }
 
 /// The `type` values of [`ClientMessage`].
-const CLIENT_TYPES: &[&str] = &["join", "offer", "answer", "candidate", "mute", "leave", "ping"];
+const CLIENT_TYPES: &[&str] = &["join", "offer", "answer", "candidate", "mute", "subscription", "leave", "ping"];
 
 /// Whether `ty` is the `type` of a message clients may send.
 pub fn is_known_client_type(ty: &str) -> bool {
@@ -45,6 +47,7 @@ impl ClientMessage {
             ClientMessage::Answer(_) => "answer",
             ClientMessage::Candidate(_) => "candidate",
             ClientMessage::Mute(_) => "mute",
+            ClientMessage::Subscription(_) => "subscription",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping(_) => "ping",
         }
@@ -115,6 +118,20 @@ pub struct Mute {
     pub muted: bool,
 }
 
+/// `subscription`: how large the client shows a remote video track, in device pixels
+/// (`0 x 0`: not shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The publisher.
+    pub participant: String,
+    /// Its track id.
+    pub track: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
 /// `ping`: keepalive, answered by `pong` with the same `id`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping {
@@ -158,6 +175,7 @@ mod tests {
             r#"{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 2122260223 192.0.2.4 50000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"a1b2"}}"#,
             r#"{"type":"candidate","candidate":null}"#,
             r#"{"type":"mute","track":"1","muted":true}"#,
+            r#"{"type":"subscription","participant":"p-3f2a","track":"1","width":640,"height":360}"#,
             r#"{"type":"leave"}"#,
             r#"{"type":"ping","id":17}"#,
             r#"{"type":"ping"}"#,

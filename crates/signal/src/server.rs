@@ -85,6 +85,28 @@ pub enum ServerMessage {
         /// The candidate.
         candidate: Option<IceCandidate>,
     },
+    /// What the server sends you of one remote video track changed.
+    StreamState {
+        /// The publisher.
+        participant: String,
+        /// Its track id.
+        track: String,
+        /// `active` or `paused`.
+        state: StreamActivity,
+        /// The simulcast layer (rid) forwarded now, if any.
+        layer: Option<String>,
+        /// Why it changed: start, bandwidth, size, hidden, publisher.
+        reason: String,
+        /// Your downlink estimate, bit/s.
+        estimate: Option<u64>,
+    },
+    /// Dynacast: the layers (rids) of your track `track` somebody needs now.
+    Layers {
+        /// Your track id (its mid).
+        track: String,
+        /// The rids to keep encoding.
+        active: Vec<String>,
+    },
     /// Answer to `ping`.
     Pong {
         /// The ping's id.
@@ -123,6 +145,16 @@ impl ServerMessage {
             request: request.map(str::to_owned),
         }
     }
+}
+
+/// Whether media of a remote track flows to you.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamActivity {
+    /// Media flows.
+    Active,
+    /// Nothing is sent (see the reason).
+    Paused,
 }
 
 /// Which remote track an m-line of a server offer carries.
@@ -226,6 +258,15 @@ mod tests {
             ServerMessage::TrackUnmuted { participant: "P".into(), track: "1".into() },
             ServerMessage::TrackUnpublished { participant: "P".into(), track: "1".into() },
             ServerMessage::Answer { sdp: "v=0".into() },
+            ServerMessage::StreamState {
+                participant: "P".into(),
+                track: "1".into(),
+                state: StreamActivity::Paused,
+                layer: None,
+                reason: "bandwidth".into(),
+                estimate: Some(90_000),
+            },
+            ServerMessage::Layers { track: "1".into(), active: vec!["q".into()] },
             ServerMessage::Candidate { candidate: None },
             ServerMessage::ParticipantJoined {
                 participant: ParticipantInfo { id: "P".into(), name: "N".into(), tracks: vec![track()] },

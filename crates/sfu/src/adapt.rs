@@ -1,0 +1,274 @@
+//! Adapting what each subscriber receives to its link and its screen, and what each publisher
+//! sends to what anyone needs.
+//!
+//! Every [`ADAPT_INTERVAL`] the core runs [`Sfu::adapt`]: for each subscriber it describes the
+//! video tracks it receives to the allocator ([`crate::allocate`]): the layers their publishers
+//! send now with their measured rates, the largest layer worth sending to the tile the
+//! subscriber reported; then it applies the plan: forwarder targets (switches happen at the
+//! target layer's next keyframe), `stream_state` for pauses, padding and desired rates for
+//! str0m's estimator. Then dynacast: each simulcast publisher is told which layers somebody
+//! could use, so it stops encoding the others.
+
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+use str0m::media::{MediaKind, Mid};
+
+use crate::allocate::{Priority, TrackNeed};
+use crate::api::{Signal, Source};
+use crate::error::Error;
+use crate::media::stream_state;
+use crate::participant::guarded;
+use crate::slots::Pix;
+use crate::track::{Published, rank_rid};
+use crate::{ParticipantId, Sfu};
+
+/// How often targets are recomputed.
+pub(crate) const ADAPT_INTERVAL: Duration = Duration::from_millis(250);
+/// Dynacast waits this long before telling a publisher to stop a layer nobody needs.
+const DYNACAST_OFF_DELAY: Duration = Duration::from_secs(3);
+/// Reserved per audio track a subscriber receives, bit/s.
+const AUDIO_RATE: u64 = 40_000;
+/// Rates assumed for layers not measured yet, by rank.
+const NOMINAL_RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+/// A layer is worth sending to a tile if it is at least this share of the tile's size.
+const SIZE_SLACK: f64 = 0.85;
+
+impl Sfu {
+    /// A subscriber reported how large it shows a remote track.
+    pub(crate) fn subscription(
+        &mut self,
+        pix: Pix,
+        publisher: &ParticipantId,
+        track: &str,
+        size: (u32, u32),
+    ) -> Result<(), Error> {
+        let s = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
+        let out = s
+            .outs
+            .iter_mut()
+            .flatten()
+            .find(|o| o.publisher == *publisher && o.track == track && o.source.is_some())
+            .ok_or_else(|| Error::UnknownTrack(track.to_string()))?;
+        if out.size != Some(size) {
+            out.size = Some(size);
+            out.resized = true;
+        }
+        Ok(())
+    }
+
+    /// Recompute every subscriber's targets and every publisher's needed layers.
+    pub(crate) fn adapt(&mut self, now: Instant) {
+        let subscribers: Vec<Pix> = self.participants.iter().map(|(pix, _)| pix).collect();
+        // (publisher, mid) -> highest layer any subscriber could use.
+        let mut needed: Vec<((Pix, Mid), Option<u8>)> = Vec::new();
+        for sub in subscribers {
+            self.adapt_subscriber(now, sub, &mut needed);
+        }
+        self.dynacast(now, &needed);
+    }
+
+    fn adapt_subscriber(&mut self, now: Instant, sub: Pix, needed: &mut Vec<((Pix, Mid), Option<u8>)>) {
+        let Some(s) = self.participants.get(sub) else { return };
+        let mut audio = 0;
+        let mut slots = Vec::new();
+        let mut tracks = Vec::new();
+        let mut current = Vec::new();
+        for (slot, out) in s.outs.iter().enumerate() {
+            let Some(out) = out else { continue };
+            let (Some((publisher, mid)), Some(_)) = (out.source, out.active_mid()) else { continue };
+            if out.kind == MediaKind::Audio {
+                audio += AUDIO_RATE;
+                continue;
+            }
+            let Some(track) = self.participants.get(publisher).and_then(|p| p.published(mid)) else { continue };
+            let max_layer = max_layer_for(out.size, track);
+            match needed.iter_mut().find(|(k, _)| *k == (publisher, mid)) {
+                Some((_, n)) => *n = (*n).max(max_layer),
+                None => needed.push(((publisher, mid), max_layer)),
+            }
+            if track.muted {
+                continue;
+            }
+            let layers: Vec<(u8, u64)> = track
+                .layers
+                .iter()
+                .filter(|l| l.live(now))
+                .map(|l| (l.index, layer_rate(l.rate.bps(), l.index)))
+                .collect();
+            if layers.is_empty() {
+                continue;
+            }
+            let priority = match track.source {
+                Source::Screen => Priority::Screen,
+                _ => Priority::Camera,
+            };
+            tracks.push(TrackNeed { priority, layers, max_layer, resized: out.resized });
+            current.push(out.forwarder.target());
+            slots.push(slot);
+        }
+
+        let Some(s) = self.participants.get_mut(sub) else { return };
+        for &slot in &slots {
+            if let Some(out) = s.outs.get_mut(slot).and_then(Option::as_mut) {
+                out.resized = false;
+            }
+        }
+        if tracks.is_empty() {
+            self.set_bwe(sub, 0, audio);
+            return;
+        }
+        let plan = s.downlink.plan(now, &tracks, &current, audio);
+        let estimate = s.downlink.estimate;
+        let mut signals = Vec::new();
+        let mut wanted = Vec::new();
+        for (i, change) in plan.changes.iter().enumerate() {
+            let Some((target, reason)) = *change else { continue };
+            let Some(out) = s.outs.get_mut(slots[i]).and_then(Option::as_mut) else { continue };
+            tracing::debug!(participant = %s.id, publisher = %out.publisher, track = %out.track,
+                from = ?out.forwarder.target(), to = ?target, reason = reason.as_str(), estimate, "layer target");
+            out.forwarder.set_target(target);
+            out.reason = reason;
+            match target {
+                // A pause takes effect now: say so now.
+                None => signals.extend(stream_state(out, estimate, None)),
+                Some(layer) => {
+                    if s.media_connected {
+                        if let Some(source) = out.source {
+                            wanted.push((source, layer));
+                        }
+                    }
+                }
+            }
+        }
+        for signal in signals {
+            self.signal(sub, signal);
+        }
+        for ((publisher, mid), layer) in wanted {
+            self.request_keyframe(now, publisher, mid, Some(layer));
+        }
+        self.set_bwe(sub, plan.pad_to, plan.desired);
+    }
+
+    /// Give str0m's estimator for `pix` its padding and desired rates, when they changed.
+    fn set_bwe(&mut self, pix: Pix, pad_to: u64, desired: u64) {
+        let Some(p) = self.participants.get_mut(pix) else { return };
+        let desired = desired.max(pad_to).max(100_000);
+        if p.bwe_rates == (pad_to, desired) {
+            return;
+        }
+        p.bwe_rates = (pad_to, desired);
+        let rtc = &mut p.rtc;
+        if guarded(|| rtc.bwe().set_bitrate(Bitrate::bps(pad_to), Bitrate::bps(desired))).is_ok() {
+            p.needs_tick = true;
+            self.mark_dirty(pix);
+        }
+    }
+
+    /// Tell publishers which layers of their simulcast tracks somebody could use: at once when
+    /// more are needed, after [`DYNACAST_OFF_DELAY`] when fewer.
+    fn dynacast(&mut self, now: Instant, needed: &[((Pix, Mid), Option<u8>)]) {
+        let publishers: Vec<Pix> = self.participants.iter().map(|(pix, _)| pix).collect();
+        for publisher in publishers {
+            let Some(p) = self.participants.get_mut(publisher) else { continue };
+            let mut signals = Vec::new();
+            for track in p.published.iter_mut().filter(|t| t.is_simulcast()) {
+                let top = track.layers.iter().map(|l| l.index).max().unwrap_or(0).max(2);
+                let need = needed
+                    .iter()
+                    .find(|(k, _)| *k == (publisher, track.mid))
+                    .and_then(|(_, n)| *n)
+                    .unwrap_or(0);
+                // `None`: every layer.
+                let want = (need < top).then_some(need);
+                let told = track.dynacast;
+                let more = match (want, told) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(w), Some(t)) => w > t,
+                };
+                let fewer = match (want, told) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(w), Some(t)) => w < t,
+                };
+                let send = if more {
+                    true
+                } else if fewer {
+                    let since = *track.dynacast_lower_since.get_or_insert(now);
+                    now.saturating_duration_since(since) >= DYNACAST_OFF_DELAY
+                } else {
+                    false
+                };
+                if !fewer {
+                    track.dynacast_lower_since = None;
+                }
+                if send {
+                    track.dynacast = want;
+                    track.dynacast_lower_since = None;
+                    signals.push(Signal::Layers { track: track.id.clone(), active: active_rids(track, want) });
+                }
+            }
+            if !signals.is_empty() {
+                tracing::debug!(participant = %p.id, ?signals, "dynacast");
+            }
+            for signal in signals {
+                self.signal(publisher, signal);
+            }
+        }
+    }
+}
+
+/// The rids a publisher should send when layers up to `want` are needed (`None`: all).
+fn active_rids(track: &Published, want: Option<u8>) -> Vec<String> {
+    let max = want.unwrap_or(u8::MAX);
+    let mut rids: Vec<String> =
+        track.layers.iter().filter(|l| l.index <= max).filter_map(|l| l.rid.map(|r| r.to_string())).collect();
+    // The usual names too, for layers the publisher has not sent yet.
+    for rank in 0..=max.min(2) {
+        if let Some(rid) = rank_rid(rank) {
+            if !rids.iter().any(|r| r == rid) {
+                rids.push(rid.to_string());
+            }
+        }
+    }
+    rids
+}
+
+/// The rate to plan with for a layer: measured, or nominal before the first measurement.
+fn layer_rate(measured: u64, index: u8) -> u64 {
+    if measured > 0 {
+        measured.max(30_000)
+    } else {
+        NOMINAL_RATES.get(usize::from(index)).copied().unwrap_or(2_000_000)
+    }
+}
+
+/// The highest layer worth sending to a tile of `size` device pixels: the smallest layer at
+/// least about as large; `None` when the tile is hidden; no limit before any size is known.
+pub(crate) fn max_layer_for(size: Option<(u32, u32)>, track: &Published) -> Option<u8> {
+    let Some((w, h)) = size else { return Some(u8::MAX) };
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let top = track.layers.iter().filter_map(|l| l.size.map(|s| (l.index, s))).max_by_key(|(i, _)| *i);
+    for layer in &track.layers {
+        // A layer's size: seen in its keyframes, or guessed from a known layer's (each rank
+        // doubles the width), or from 320 px for rank 0.
+        let (lw, lh) = match (layer.size, top) {
+            (Some((lw, lh)), _) => (f64::from(lw), f64::from(lh)),
+            (None, Some((ti, (tw, th)))) => {
+                let scale = 2f64.powi(i32::from(layer.index) - i32::from(ti));
+                (f64::from(tw) * scale, f64::from(th) * scale)
+            }
+            (None, None) => {
+                let scale = 2f64.powi(i32::from(layer.index));
+                (320.0 * scale, 180.0 * scale)
+            }
+        };
+        if lw >= f64::from(w) * SIZE_SLACK || lh >= f64::from(h) * SIZE_SLACK {
+            return Some(layer.index);
+        }
+    }
+    Some(u8::MAX)
+}

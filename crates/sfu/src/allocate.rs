@@ -1,0 +1,402 @@
+//! Splitting one subscriber's downlink among the video tracks it receives, and deciding when to
+//! switch layers so that a steady link never oscillates.
+//!
+//! [`allocate`] is the split for one budget: every track's lowest layer first (in priority
+//! order: screen shares, the active speaker, other cameras), a track that does not fit even that
+//! is paused, and what is left raises tracks one at a time in priority order. [`Downlink`] turns
+//! the subscriber's bandwidth estimate into targets over time, with hysteresis:
+//!
+//! - a layer is kept while the estimate covers it; going down happens at once;
+//! - going up needs the estimate to cover the higher layer with [`UP_HEADROOM`] to spare, and not
+//!   within a hold time of a bandwidth downgrade; the hold doubles each time an up-switch is
+//!   followed by a downgrade soon after (a link that cannot carry the layer), up to
+//!   [`MAX_HOLD`], and falls back when the link has been steady;
+//! - when a higher layer is wanted, the subscriber's link is probed (str0m's padding up to the
+//!   rate of the next step) in bounded windows, backing off while probes fail; a paused track is
+//!   probed the same way, so its video comes back by itself.
+//!
+//! Everything here is a value computation from its inputs and `now`; the caller applies it.
+
+use std::time::{Duration, Instant};
+
+/// Upgrades need the estimate to exceed the new total by this factor.
+pub const UP_HEADROOM: f64 = 1.15;
+/// A track is paused only when the estimate is below its lowest layer's rate divided by this.
+pub const PAUSE_SLACK: f64 = 2.0;
+/// The first hold after a bandwidth downgrade.
+pub const BASE_HOLD: Duration = Duration::from_secs(4);
+/// The longest hold.
+pub const MAX_HOLD: Duration = Duration::from_secs(32);
+/// A downgrade this soon after an up-switch counts as a failed climb (the hold doubles).
+const FAILED_CLIMB: Duration = Duration::from_secs(12);
+/// How long one probe window lasts.
+const PROBE_WINDOW: Duration = Duration::from_secs(3);
+/// First pause between failed probes; doubles up to `MAX_HOLD`.
+const PROBE_BACKOFF: Duration = Duration::from_secs(2);
+/// The estimate assumed before the first one arrives.
+pub const INITIAL_ESTIMATE: u64 = 1_000_000;
+
+/// Allocation order between tracks (lower first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// A screen share.
+    Screen,
+    /// The active speaker's camera.
+    Speaker,
+    /// Any other camera.
+    Camera,
+}
+
+/// One video track as the allocator sees it.
+#[derive(Debug, Clone)]
+pub struct TrackNeed {
+    /// Allocation order.
+    pub priority: Priority,
+    /// The layers the publisher sends now, lowest first: (layer, bit/s).
+    pub layers: Vec<(u8, u64)>,
+    /// The highest layer worth sending (the tile's size); `None`: the track is not shown.
+    pub max_layer: Option<u8>,
+    /// The tile's size changed since the last plan (names the reason of an up-switch).
+    pub resized: bool,
+}
+
+impl TrackNeed {
+    fn usable(&self) -> impl Iterator<Item = &(u8, u64)> {
+        let max = self.max_layer;
+        let mut first = true;
+        self.layers.iter().filter(move |(l, _)| {
+            // The lowest layer is usable even when the tile is smaller still.
+            let ok = max.is_some_and(|m| *l <= m || first);
+            first = false;
+            ok
+        })
+    }
+
+    fn rate(&self, layer: Option<u8>) -> u64 {
+        layer.and_then(|l| self.layers.iter().find(|(x, _)| *x == l)).map_or(0, |(_, r)| *r)
+    }
+}
+
+/// Target layer per track (`None`: paused) for `budget` bit/s. See the module docs.
+pub fn allocate(budget: u64, tracks: &[TrackNeed]) -> Vec<Option<u8>> {
+    let mut order: Vec<usize> = (0..tracks.len()).collect();
+    order.sort_by_key(|&i| tracks[i].priority);
+    let mut targets = vec![None; tracks.len()];
+    let mut left = budget;
+    for &i in &order {
+        if let Some(&(layer, rate)) = tracks[i].usable().next() {
+            if rate <= left {
+                left -= rate;
+                targets[i] = Some(layer);
+            }
+        }
+    }
+    for &i in &order {
+        let Some(lowest) = targets[i] else { continue };
+        let mut current = lowest;
+        for &(layer, rate) in tracks[i].usable().filter(|(l, _)| *l > lowest) {
+            let extra = rate.saturating_sub(tracks[i].rate(Some(current)));
+            if extra > left {
+                break;
+            }
+            left -= extra;
+            current = layer;
+        }
+        targets[i] = Some(current);
+    }
+    targets
+}
+
+/// Why a track's target changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The bandwidth estimate moved.
+    Bandwidth,
+    /// The subscriber's tile size changed.
+    Size,
+    /// The subscriber does not show the track.
+    Hidden,
+    /// The layer forwarded is no longer sent by the publisher, or a new one appeared.
+    Publisher,
+}
+
+impl Reason {
+    /// The name used in the protocol's `stream_state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Bandwidth => "bandwidth",
+            Reason::Size => "size",
+            Reason::Hidden => "hidden",
+            Reason::Publisher => "publisher",
+        }
+    }
+}
+
+/// The outcome of one [`Downlink::plan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Per track: the new target and why it changed (`None` when unchanged).
+    pub changes: Vec<Option<(Option<u8>, Reason)>>,
+    /// The rate str0m should sustain with padding (probing), bit/s.
+    pub pad_to: u64,
+    /// The rate the subscriber would use at its preferred quality, bit/s.
+    pub desired: u64,
+}
+
+/// Layer-switching state of one subscriber's downlink.
+#[derive(Debug, Clone)]
+pub struct Downlink {
+    /// The latest estimate from str0m, bit/s.
+    pub estimate: Option<u64>,
+    /// No bandwidth up-switch before then.
+    up_at: Option<Instant>,
+    hold: Duration,
+    last_up: Option<Instant>,
+    last_down: Option<Instant>,
+    probing_until: Option<Instant>,
+    next_probe: Option<Instant>,
+    probe_backoff: Duration,
+}
+
+impl Default for Downlink {
+    fn default() -> Self {
+        Downlink {
+            estimate: None,
+            up_at: None,
+            hold: BASE_HOLD,
+            last_up: None,
+            last_down: None,
+            probing_until: None,
+            next_probe: None,
+            probe_backoff: PROBE_BACKOFF,
+        }
+    }
+}
+
+impl Downlink {
+    /// New targets for `tracks`, whose targets are now `current`; `reserved` bit/s of the
+    /// estimate are taken (audio).
+    pub fn plan(&mut self, now: Instant, tracks: &[TrackNeed], current: &[Option<u8>], reserved: u64) -> Plan {
+        let estimate = self.estimate.unwrap_or(INITIAL_ESTIMATE);
+        let budget = estimate.saturating_sub(reserved);
+        let keep = allocate(budget, tracks);
+        // A track keeps its lowest layer rather than pause until the estimate is well below
+        // what it needs: pausing is the last resort, and early estimates wander.
+        let lenient = allocate((budget as f64 * PAUSE_SLACK) as u64, tracks);
+        let up = allocate((budget as f64 / UP_HEADROOM) as u64, tracks);
+        let ideal = allocate(u64::MAX, tracks);
+        let up_allowed = self.up_at.is_none_or(|t| now >= t);
+        if self.last_down.is_some_and(|t| now.saturating_duration_since(t) > MAX_HOLD * 2) {
+            self.hold = BASE_HOLD;
+        }
+
+        let mut changes = vec![None; tracks.len()];
+        let mut downgraded = false;
+        let mut upgraded = false;
+        for (i, track) in tracks.iter().enumerate() {
+            let cur = current[i];
+            let live = cur.is_none_or(|l| track.layers.iter().any(|(x, _)| *x == l));
+            let change = if track.max_layer.is_none() {
+                (cur.is_some()).then_some((None, Reason::Hidden))
+            } else if !live {
+                Some((keep[i], Reason::Publisher))
+            } else if ideal[i] < cur {
+                // The tile shrank (or the top layers went away): follow at once.
+                Some((ideal[i].min(keep[i]), Reason::Size))
+            } else if keep[i] < cur {
+                let target = match keep[i] {
+                    None if lenient[i].is_some() => track.usable().next().map(|(l, _)| *l),
+                    other => other,
+                };
+                downgraded |= target < cur;
+                Some((target, Reason::Bandwidth))
+            } else if up[i] > cur && (up_allowed || cur.is_none() && self.resume_allowed(now)) {
+                upgraded = true;
+                let reason = if track.resized { Reason::Size } else { Reason::Bandwidth };
+                Some((up[i], reason))
+            } else {
+                None
+            };
+            changes[i] = change.filter(|(t, _)| *t != cur);
+        }
+
+        if downgraded {
+            let failed_climb = self.last_up.is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
+            self.hold = if failed_climb { (self.hold * 2).min(MAX_HOLD) } else { BASE_HOLD };
+            self.up_at = Some(now + self.hold);
+            self.last_down = Some(now);
+            self.probing_until = None;
+            self.next_probe = Some(now + self.hold);
+        }
+        if upgraded {
+            self.last_up = Some(now);
+            self.probing_until = None;
+            self.probe_backoff = PROBE_BACKOFF;
+            self.next_probe = Some(now + PROBE_BACKOFF);
+        }
+
+        // What the targets will cost, and what the next step up would.
+        let after: Vec<Option<u8>> =
+            (0..tracks.len()).map(|i| changes[i].map_or(current[i], |(t, _)| t)).collect();
+        let total = |targets: &[Option<u8>]| -> u64 {
+            tracks.iter().zip(targets).map(|(t, l)| t.rate(*l)).sum::<u64>() + reserved
+        };
+        let desired = total(&ideal);
+        let next_step = next_step(tracks, &after).map(|targets| total(&targets));
+        let pad_to = match next_step {
+            Some(rate) if up_allowed && !upgraded => self.probe(now, rate),
+            _ => {
+                self.probing_until = None;
+                0
+            }
+        };
+        Plan { changes, pad_to, desired }
+    }
+
+    /// A paused track comes back as soon as the hold after the downgrade that paused it ends,
+    /// without the longer holds of failed climbs.
+    fn resume_allowed(&self, now: Instant) -> bool {
+        self.last_down.is_none_or(|t| now.saturating_duration_since(t) >= BASE_HOLD)
+    }
+
+    /// Probe toward `rate` in windows: returns the padding target now.
+    fn probe(&mut self, now: Instant, rate: u64) -> u64 {
+        let padded = (rate as f64 * UP_HEADROOM) as u64;
+        match self.probing_until {
+            Some(until) if now < until => padded,
+            Some(_) => {
+                // The window ended without an up-switch: back off.
+                self.probing_until = None;
+                self.next_probe = Some(now + self.probe_backoff);
+                self.probe_backoff = (self.probe_backoff * 2).min(MAX_HOLD);
+                0
+            }
+            None if self.next_probe.is_none_or(|t| now >= t) => {
+                self.probing_until = Some(now + PROBE_WINDOW);
+                padded
+            }
+            None => 0,
+        }
+    }
+}
+
+/// The targets one step above `targets`: the first track in priority order that can go up (a
+/// paused one resumes at its lowest layer).
+fn next_step(tracks: &[TrackNeed], targets: &[Option<u8>]) -> Option<Vec<Option<u8>>> {
+    let mut order: Vec<usize> = (0..tracks.len()).collect();
+    order.sort_by_key(|&i| (targets[i].is_some(), tracks[i].priority));
+    for i in order {
+        let next = tracks[i].usable().map(|(l, _)| *l).find(|l| targets[i].is_none_or(|c| *l > c));
+        if let Some(next) = next {
+            let mut up = targets.to_vec();
+            up[i] = Some(next);
+            return Some(up);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera(max: Option<u8>) -> TrackNeed {
+        TrackNeed {
+            priority: Priority::Camera,
+            layers: vec![(0, 150_000), (1, 500_000), (2, 1_500_000)],
+            max_layer: max,
+            resized: false,
+        }
+    }
+
+    fn screen() -> TrackNeed {
+        TrackNeed { priority: Priority::Screen, layers: vec![(1, 300_000), (2, 800_000)], max_layer: Some(2), resized: false }
+    }
+
+    #[test]
+    fn lowest_layers_first_then_upgrades_by_priority() {
+        let tracks = [camera(Some(2)), screen(), camera(Some(2))];
+        assert_eq!(allocate(10_000_000, &tracks), [Some(2), Some(2), Some(2)]);
+        // 1.2 Mbit/s: both cameras get their lowest; the screen share goes to its top first.
+        assert_eq!(allocate(1_200_000, &tracks), [Some(0), Some(2), Some(0)]);
+        // 1 Mbit/s: the screen share's top does not fit; what is left raises a camera.
+        assert_eq!(allocate(1_000_000, &tracks), [Some(1), Some(1), Some(0)]);
+        // 400 kbit/s: the screen share first, one camera fits, the other is paused.
+        assert_eq!(allocate(460_000, &tracks), [Some(0), Some(1), None]);
+        assert_eq!(allocate(100_000, &tracks), [None, None, None]);
+    }
+
+    #[test]
+    fn tile_size_caps_the_layer_and_hidden_gets_nothing() {
+        let tracks = [camera(Some(0)), camera(None), camera(Some(1))];
+        assert_eq!(allocate(10_000_000, &tracks), [Some(0), None, Some(1)]);
+    }
+
+    fn steady(d: &mut Downlink, t0: Instant, secs: u64, estimate: u64, cur: &mut Option<u8>) -> usize {
+        let tracks = [camera(Some(2))];
+        let mut switches = 0;
+        for step in 0..secs * 4 {
+            d.estimate = Some(estimate);
+            let now = t0 + Duration::from_millis(250 * step);
+            let plan = d.plan(now, &tracks, &[*cur], 40_000);
+            if let Some((t, _)) = plan.changes[0] {
+                *cur = t;
+                switches += 1;
+            }
+        }
+        switches
+    }
+
+    #[test]
+    fn a_steady_link_between_layers_never_oscillates() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        // 0.95 of what the top layer needs.
+        let switches = steady(&mut d, t0, 90, 1_500_000 * 95 / 100, &mut cur);
+        assert_eq!(cur, Some(1));
+        assert_eq!(switches, 1);
+    }
+
+    #[test]
+    fn comes_back_up_after_the_hold() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 2, 600_000, &mut cur);
+        assert_eq!(cur, Some(1));
+        let t1 = t0 + Duration::from_secs(2);
+        steady(&mut d, t1, 5, 3_000_000, &mut cur);
+        assert_eq!(cur, Some(2), "back to the top within the hold");
+    }
+
+    #[test]
+    fn a_sawtooth_link_backs_off() {
+        let mut d = Downlink::default();
+        let mut now = Instant::now();
+        let mut cur = Some(2);
+        let mut switches = 0;
+        for i in 0..15 {
+            let estimate = if i % 2 == 0 { 700_000 } else { 3_000_000 };
+            switches += steady(&mut d, now, 4, estimate, &mut cur);
+            now += Duration::from_secs(4);
+        }
+        assert!(switches <= 8, "{switches} switches");
+    }
+
+    #[test]
+    fn a_paused_track_is_probed_and_resumes() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 2, 60_000, &mut cur);
+        assert_eq!(cur, None);
+        let tracks = [camera(Some(2))];
+        let now = t0 + Duration::from_secs(10);
+        d.estimate = Some(60_000);
+        let plan = d.plan(now, &tracks, &[cur], 40_000);
+        assert!(plan.pad_to > 150_000, "probes toward the lowest layer: {plan:?}");
+        steady(&mut d, now, 5, 3_000_000, &mut cur);
+        assert!(cur.is_some());
+    }
+}
