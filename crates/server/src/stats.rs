@@ -30,7 +30,53 @@ pub(crate) struct Stats {
     bytes_out: u64,
     send_dropped: u64,
     keyframe_requests: u64,
+    layer_switches: u64,
     workers: usize,
+    /// Layer selection per subscriber: its downlink estimate and, per remote video track, the
+    /// layer forwarded, the target and why it last changed.
+    downlinks: Vec<Downlink>,
+}
+
+#[derive(Debug, Serialize)]
+struct Downlink {
+    participant: String,
+    estimate_bps: Option<u64>,
+    tracks: Vec<DownlinkTrack>,
+}
+
+#[derive(Debug, Serialize)]
+struct DownlinkTrack {
+    publisher: String,
+    track: String,
+    layer: Option<String>,
+    target: Option<String>,
+    paused: bool,
+    reason: &'static str,
+    switches: u64,
+    size: Option<(u32, u32)>,
+}
+
+impl From<sfu::DownlinkStats> for Downlink {
+    fn from(d: sfu::DownlinkStats) -> Self {
+        Downlink {
+            participant: d.participant.to_string(),
+            estimate_bps: d.estimate,
+            tracks: d
+                .tracks
+                .into_iter()
+                .map(|t| DownlinkTrack {
+                    publisher: t.publisher.to_string(),
+                    track: t.track,
+                    paused: t.target.is_none(),
+                    layer: t.layer,
+                    target: t.target,
+                    reason: t.reason,
+                    switches: t.switches,
+                    size: t.size,
+                })
+                .collect(),
+        }
+    }
 }
 
 pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
@@ -45,7 +91,9 @@ pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
         if worker.tx.send(ToWorker::Stats(tx)).await.is_err() {
             continue;
         }
-        let Ok(WorkerStats { sfu: s, send_dropped }) = rx.await else { continue };
+        let Ok(WorkerStats { sfu: s, send_dropped, downlinks }) = rx.await else { continue };
+        total.downlinks.extend(downlinks.into_iter().map(Downlink::from));
+        total.layer_switches += s.layer_switches;
         total.participants += s.participants;
         total.rooms += s.rooms;
         total.datagrams_in += s.datagrams_in;

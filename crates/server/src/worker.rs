@@ -50,6 +50,7 @@ pub(crate) enum ToSession {
 pub(crate) struct WorkerStats {
     pub(crate) sfu: sfu::Stats,
     pub(crate) send_dropped: u64,
+    pub(crate) downlinks: Vec<sfu::DownlinkStats>,
 }
 
 /// A running worker.
@@ -139,7 +140,7 @@ fn command(
             }
         }
         ToWorker::Stats(reply) => {
-            let _ = reply.send(WorkerStats { sfu: sfu.stats().clone(), send_dropped });
+            let _ = reply.send(WorkerStats { sfu: sfu.stats().clone(), send_dropped, downlinks: sfu.downlinks() });
         }
     }
 }

@@ -15,7 +15,7 @@ use str0m::bwe::Bitrate;
 use str0m::media::{MediaKind, Mid};
 
 use crate::allocate::{Priority, TrackNeed};
-use crate::api::{Signal, Source};
+use crate::api::{DownlinkStats, OutStreamStats, Signal, Source};
 use crate::error::Error;
 use crate::media::stream_state;
 use crate::participant::guarded;
@@ -31,6 +31,8 @@ const DYNACAST_OFF_DELAY: Duration = Duration::from_secs(3);
 const AUDIO_RATE: u64 = 40_000;
 /// Rates assumed for layers not measured yet, by rank.
 const NOMINAL_RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+/// How long a new layer's encoder is assumed to ramp up.
+const RAMP_UP: Duration = Duration::from_secs(6);
 /// A layer is worth sending to a tile if it is at least this share of the tile's size.
 const SIZE_SLACK: f64 = 0.85;
 
@@ -55,6 +57,38 @@ impl Sfu {
             out.resized = true;
         }
         Ok(())
+    }
+
+    /// Layer selection of every subscriber, for operators.
+    pub fn downlinks(&self) -> Vec<DownlinkStats> {
+        let rid = |source: Option<(Pix, Mid)>, layer: Option<u8>| -> Option<String> {
+            let (publisher, mid) = source?;
+            let track = self.participants.get(publisher)?.published(mid)?;
+            let layer = track.layer(layer?)?;
+            Some(layer.rid.map_or_else(|| "-".to_string(), |r| r.to_string()))
+        };
+        self.participants
+            .iter()
+            .map(|(_, p)| DownlinkStats {
+                participant: p.id.clone(),
+                estimate: p.downlink.estimate,
+                tracks: p
+                    .outs
+                    .iter()
+                    .flatten()
+                    .filter(|o| o.kind == MediaKind::Video && o.source.is_some())
+                    .map(|o| OutStreamStats {
+                        publisher: o.publisher.clone(),
+                        track: o.track.clone(),
+                        layer: rid(o.source, o.forwarder.current()),
+                        target: rid(o.source, o.forwarder.target()),
+                        reason: o.reason.as_str(),
+                        switches: o.switches,
+                        size: o.size,
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Recompute every subscriber's targets and every publisher's needed layers.
@@ -94,7 +128,7 @@ impl Sfu {
                 .layers
                 .iter()
                 .filter(|l| l.live(now))
-                .map(|l| (l.index, layer_rate(l.rate.bps(), l.index)))
+                .map(|l| (l.index, layer_rate(l.rate.bps(), l.index, now.saturating_duration_since(l.first_packet))))
                 .collect();
             if layers.is_empty() {
                 continue;
@@ -235,12 +269,13 @@ fn active_rids(track: &Published, want: Option<u8>) -> Vec<String> {
     rids
 }
 
-/// The rate to plan with for a layer: measured, or nominal before the first measurement.
-fn layer_rate(measured: u64, index: u8) -> u64 {
-    if measured > 0 {
-        measured.max(30_000)
-    } else {
-        NOMINAL_RATES.get(usize::from(index)).copied().unwrap_or(2_000_000)
+/// The rate to plan with for a layer: measured, but nominal (confab's client's maximum for the
+/// rank) while the publisher's encoder is still ramping up (its first [`RAMP_UP`]), so a layer
+/// is not picked for a rate it will soon exceed, nor shunned for its first keyframe.
+fn layer_rate(measured: u64, index: u8, age: Duration) -> u64 {
+    match NOMINAL_RATES.get(usize::from(index)) {
+        Some(&nominal) if measured == 0 || age < RAMP_UP => nominal,
+        _ => measured.max(30_000),
     }
 }
 

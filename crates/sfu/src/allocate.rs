@@ -241,7 +241,8 @@ impl Downlink {
         let total = |targets: &[Option<u8>]| -> u64 {
             tracks.iter().zip(targets).map(|(t, l)| t.rate(*l)).sum::<u64>() + reserved
         };
-        let desired = total(&ideal);
+        // Ask the estimator to look for enough to climb to the preferred quality with headroom.
+        let desired = (total(&ideal) as f64 * UP_HEADROOM * 1.1) as u64;
         let next_step = next_step(tracks, &after).map(|targets| total(&targets));
         let pad_to = match next_step {
             Some(rate) if up_allowed && !upgraded => self.probe(now, rate),

@@ -318,3 +318,35 @@ pub struct Stats {
     /// Rooms open now.
     pub rooms: u64,
 }
+
+/// What one subscriber receives of the video tracks it is subscribed to: layer selection as the
+/// operator sees it ([`crate::Sfu::downlinks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownlinkStats {
+    /// The subscriber.
+    pub participant: ParticipantId,
+    /// Its downlink estimate, bit/s.
+    pub estimate: Option<u64>,
+    /// One entry per remote video track.
+    pub tracks: Vec<OutStreamStats>,
+}
+
+/// One remote video track as a subscriber receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutStreamStats {
+    /// The publisher.
+    pub publisher: ParticipantId,
+    /// The publisher's track id.
+    pub track: String,
+    /// The layer (rid) forwarded now, if any.
+    pub layer: Option<String>,
+    /// The layer (rid) the allocator chose (forwarded from its next keyframe); `None`: paused.
+    pub target: Option<String>,
+    /// Why the target last changed.
+    pub reason: &'static str,
+    /// Layer switches, starts and resumes so far.
+    pub switches: u64,
+    /// The tile size the subscriber reported.
+    pub size: Option<(u32, u32)>,
+}
+

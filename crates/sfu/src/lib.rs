@@ -34,7 +34,7 @@ mod slots;
 mod track;
 
 pub use api::{Command, Event, Kind, LeaveReason, ParticipantId, ParticipantInfo, Signal, Source};
-pub use api::{Stats, TrackInfo, TrackMeta, Transmit};
+pub use api::{DownlinkStats, OutStreamStats, Stats, TrackInfo, TrackMeta, Transmit};
 pub use codec::{VideoCodec, Vp8Descriptor, vp8_descriptor};
 pub use config::SfuConfig;
 pub use engine::Sfu;

@@ -41,7 +41,8 @@ pub(crate) struct Layer {
     /// Quality rank: q 0, h 1, f 2 (others after).
     pub(crate) index: u8,
     pub(crate) rate: RateMeter,
-    /// When its last packet arrived.
+    /// When its first and last packets arrived.
+    pub(crate) first_packet: Instant,
     pub(crate) last_packet: Instant,
     /// Frame size, from its latest keyframe (VP8).
     pub(crate) size: Option<(u16, u16)>,
@@ -61,6 +62,7 @@ impl Layer {
             rid,
             index,
             rate: RateMeter::default(),
+            first_packet: now,
             last_packet: now,
             size: None,
             report: None,
@@ -90,12 +92,14 @@ pub(crate) fn rank_rid(rank: u8) -> Option<&'static str> {
     ["q", "h", "f"].get(usize::from(rank)).copied()
 }
 
-/// Bit rate over one-second windows, smoothed (quick to rise, slower to fall).
+/// Bit rate: the median of the last three one-second windows, so one window holding a
+/// keyframe does not make a layer look more expensive than it is.
 #[derive(Debug, Default)]
 pub(crate) struct RateMeter {
     window_start: Option<Instant>,
     bytes: u64,
-    bps: u64,
+    windows: [u64; 3],
+    filled: usize,
 }
 
 impl RateMeter {
@@ -103,18 +107,27 @@ impl RateMeter {
         let start = *self.window_start.get_or_insert(now);
         let elapsed = now.saturating_duration_since(start);
         if elapsed >= Duration::from_secs(1) {
-            let rate = (self.bytes * 8) as f64 / elapsed.as_secs_f64();
-            let rate = rate as u64;
-            self.bps = if rate > self.bps || self.bps == 0 { rate } else { (self.bps * 7 + rate * 3) / 10 };
+            let rate = ((self.bytes * 8) as f64 / elapsed.as_secs_f64()) as u64;
+            self.windows.rotate_right(1);
+            self.windows[0] = rate;
+            self.filled = (self.filled + 1).min(3);
             self.window_start = Some(now);
             self.bytes = 0;
         }
         self.bytes += bytes as u64;
     }
 
-    /// The smoothed rate, bit/s (0 before the first full window).
+    /// The rate, bit/s (0 before the first full window).
     pub(crate) fn bps(&self) -> u64 {
-        self.bps
+        let mut w = self.windows;
+        let w = &mut w[..self.filled];
+        w.sort_unstable();
+        match w.len() {
+            0 => 0,
+            1 => w[0],
+            2 => w[0],
+            _ => w[1],
+        }
     }
 }
 
@@ -315,6 +328,19 @@ pub(crate) fn video_codec(codec: Codec) -> Option<VideoCodec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_ignores_one_keyframe_window() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::default();
+        assert_eq!(m.bps(), 0);
+        // 100 kB in the first second (a keyframe), then 50 kB a second.
+        for ms in 0..5000u64 {
+            let bytes = if ms < 1000 { 100 } else { 50 };
+            m.add(t0 + Duration::from_millis(ms), bytes);
+        }
+        assert!((390_000..=410_000).contains(&m.bps()), "{}", m.bps());
+    }
 
     #[test]
     fn keyframe_requests_are_throttled_and_remembered() {
