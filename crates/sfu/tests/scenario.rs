@@ -290,3 +290,76 @@ fn garbage_datagrams_are_dropped_and_counted() {
     call.run_for(Duration::from_secs(1));
     assert!(call.video_frames(bob, ada) > before + 10, "the call goes on");
 }
+
+/// Acceptance 8 (server side): the subscriber's tile alternates between small and large, so the
+/// SFU switches its layer of a simulcast camera again and again. What leaves the SFU stays one
+/// continuous stream: contiguous sequence numbers and timestamps that only move forward, frame
+/// after frame. (str0m's VP8 packetizer writes no PictureID, so PictureID/TL0PICIDX continuity
+/// is asserted packet by packet on realistic simulcast sources in `sfu::forward`'s tests.)
+#[test]
+#[ignore = "open: the str0m test publisher's simulcast layers lose whole frames upstream (every \
+            other frame for seconds at a time, never repaired), so egress gaps cannot yet be told \
+            from SFU gaps; see the issue 9 note"]
+fn forced_layer_switches_keep_the_egress_one_continuous_stream() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join_rtp("bob", "r");
+    call.peers[ada].simulcast = true;
+    call.publish(ada, true, true);
+    call.run_for(Duration::from_secs(8));
+    let (_, video) = call.peers[ada].track_ids();
+    let video = video.unwrap();
+    let (ada_id, bob_id) = (call.peers[ada].id.clone(), call.peers[bob].id.clone());
+    let layers_seen = |call: &Scenario| -> Vec<Option<String>> {
+        call.peers[bob]
+            .signals
+            .iter()
+            .filter_map(|s| match s {
+                Signal::StreamState { layer, active: true, .. } => Some(layer.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let before = layers_seen(&call).len();
+    for i in 0..24 {
+        let (width, height) = if i % 2 == 0 { (320, 180) } else { (1280, 720) };
+        let subscription = Command::Subscription {
+            participant: bob_id.clone(),
+            publisher: ada_id.clone(),
+            track: video.clone(),
+            width,
+            height,
+        };
+        call.command(bob, subscription);
+        call.run_for(Duration::from_millis(1500));
+    }
+    let states = layers_seen(&call);
+    let switches = states.len() - before;
+    assert!(switches >= 20, "only {switches} switches: {states:?}");
+    assert!(states.iter().any(|l| l.as_deref() == Some("q")) && states.iter().any(|l| l.as_deref() != Some("q")));
+
+    let mid = call.peers[bob].mid_map.iter().find(|(_, (p, t))| *p == ada_id && *t == video).map(|(m, _)| m.clone());
+    let rtp = &call.peers[bob].rtp[&mid.unwrap()];
+    assert!(rtp.len() > 600, "{} packets", rtp.len());
+    // Sequence numbers never repeat or go back, and a gap is a packet that went missing on the
+    // way (it happens here to about one packet in a thousand, switches or not: the SFU's own
+    // numbering is checked packet by packet in `sfu::forward`'s tests), never the SFU skipping
+    // what it dropped on purpose, which would leave a gap at every switch.
+    let mut frames = 0;
+    let mut gaps = 0;
+    for w in rtp.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        assert!(b.seq > a.seq, "sequence went back: {a:?} -> {b:?}");
+        if b.seq != a.seq + 1 {
+            gaps += 1;
+        }
+        let dt = b.timestamp.wrapping_sub(a.timestamp) as i32;
+        assert!(dt >= 0, "timestamp went back: {a:?} -> {b:?}");
+        assert!(dt < 90_000, "timestamp jumped: {a:?} -> {b:?}");
+        if dt > 0 {
+            frames += 1;
+        }
+    }
+    assert!(gaps * 100 < switches, "{gaps} gaps in {} packets over {switches} switches: {:?}", rtp.len(), rtp.windows(2).filter(|w| w[1].seq != w[0].seq + 1).take(30).map(|w| (w[0].seq, w[1].seq, w[1].timestamp.wrapping_sub(w[0].timestamp))).collect::<Vec<_>>());
+    assert!(frames > 500, "{frames} frames");
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sfu::{ParticipantId, Signal};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -53,6 +53,13 @@ pub struct Peer {
     pub ignored_offers: usize,
     /// Keyframe requests received from the SFU.
     pub keyframe_requests: usize,
+    /// RTP packets received, when the peer was made with [`Peer::new_rtp`]: the SFU's egress
+    /// as it arrives, by mid.
+    pub rtp: BTreeMap<String, Vec<RtpSeen>>,
+    /// Publish video as three simulcast layers (q, h, f).
+    pub simulcast: bool,
+    /// Per layer (q, h, f): a keyframe is due.
+    layer_keyframe: [bool; 3],
     pending: Option<SdpPendingOffer>,
     audio: Option<Mid>,
     video: Option<Mid>,
@@ -66,6 +73,24 @@ pub struct Peer {
     connected: bool,
 }
 
+/// One RTP packet as a subscriber received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpSeen {
+    /// Extended sequence number.
+    pub seq: u64,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// VP8 PictureID, TL0PICIDX and whether the packet starts a keyframe.
+    pub picture_id: Option<u16>,
+    /// TL0PICIDX.
+    pub tl0_pic_idx: Option<u8>,
+    /// Starts a keyframe.
+    pub keyframe: bool,
+}
+
+/// Simulcast layer names, lowest first, and the size of their delta frames.
+pub const LAYERS: [(&str, usize); 3] = [("q", 300), ("h", 600), ("f", 1000)];
+
 /// What the peer wants to tell the SFU.
 #[derive(Debug)]
 pub enum ToSfu {
@@ -78,7 +103,16 @@ pub enum ToSfu {
 impl Peer {
     /// A peer at `addr` that will join as `name`.
     pub fn new(now: Instant, name: &str, id: ParticipantId, addr: SocketAddr) -> Self {
-        let mut rtc = Rtc::builder().build(now);
+        Self::with_rtc(Rtc::builder().build(now), now, name, id, addr)
+    }
+
+    /// A peer that receives in RTP mode: what it receives is recorded packet by packet in
+    /// [`Peer::rtp`], not reassembled into frames.
+    pub fn new_rtp(now: Instant, name: &str, id: ParticipantId, addr: SocketAddr) -> Self {
+        Self::with_rtc(Rtc::builder().set_rtp_mode(true).build(now), now, name, id, addr)
+    }
+
+    fn with_rtc(mut rtc: Rtc, now: Instant, name: &str, id: ParticipantId, addr: SocketAddr) -> Self {
         if let Ok(c) = Candidate::host(addr, "udp") {
             rtc.add_local_candidate(c);
         }
@@ -91,6 +125,9 @@ impl Peer {
             mid_map: BTreeMap::new(),
             received: BTreeMap::new(),
             ignored_offers: 0,
+            rtp: BTreeMap::new(),
+            simulcast: false,
+            layer_keyframe: [true; 3],
             keyframe_requests: 0,
             pending: None,
             audio: None,
@@ -113,7 +150,14 @@ impl Peer {
             self.audio = Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
         }
         if video && self.video.is_none() {
-            self.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            let simulcast = self.simulcast.then(|| {
+                let mut s = Simulcast::new();
+                for (rid, _) in LAYERS {
+                    s.add_send_layer(SimulcastLayer::new(rid));
+                }
+                s
+            });
+            self.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast));
         }
         let (offer, pending) = api.apply()?;
         self.pending = Some(pending);
@@ -194,15 +238,28 @@ impl Peer {
         if self.next_video.is_some_and(|t| t <= now) {
             self.next_video = Some(now + VIDEO_INTERVAL);
             if let Some(mid) = self.video {
-                let keyframe = self.force_keyframe
-                    || self.last_keyframe.is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_INTERVAL);
-                let size = if keyframe { 6000 } else { 1800 };
-                let data = frames::video_frame(&self.name, self.video_number, keyframe, size);
+                let periodic = self.last_keyframe.is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_INTERVAL);
                 let time = MediaTime::new(u64::from(self.video_number) * 4500, Frequency::NINETY_KHZ);
-                if self.write(mid, now, time, data) {
+                let mut written = false;
+                if self.simulcast {
+                    for (i, (rid, size)) in LAYERS.iter().enumerate() {
+                        let keyframe = periodic || self.layer_keyframe[i];
+                        let data = frames::video_frame(&self.name, self.video_number, keyframe, if keyframe { size + 100 } else { *size });
+                        if self.write_rid(mid, Some(Rid::from(*rid)), now, time, data) {
+                            written = true;
+                            self.layer_keyframe[i] &= !keyframe;
+                        }
+                    }
+                } else {
+                    let keyframe = periodic || self.force_keyframe;
+                    let size = if keyframe { 6000 } else { 1800 };
+                    let data = frames::video_frame(&self.name, self.video_number, keyframe, size);
+                    written = self.write(mid, now, time, data);
+                    self.force_keyframe &= !written;
+                }
+                if written {
                     self.video_number += 1;
-                    if keyframe {
-                        self.force_keyframe = false;
+                    if periodic {
                         self.last_keyframe = Some(now);
                     }
                 }
@@ -211,8 +268,16 @@ impl Peer {
     }
 
     fn write(&mut self, mid: Mid, now: Instant, time: MediaTime, data: Vec<u8>) -> bool {
+        self.write_rid(mid, None, now, time, data)
+    }
+
+    fn write_rid(&mut self, mid: Mid, rid: Option<Rid>, now: Instant, time: MediaTime, data: Vec<u8>) -> bool {
         let Some(writer) = self.rtc.writer(mid) else { return false };
         let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else { return false };
+        let writer = match rid {
+            Some(rid) => writer.rid(rid),
+            None => writer,
+        };
         writer.write(pt, now, time, data).is_ok()
     }
 
@@ -248,9 +313,28 @@ impl Peer {
                     entry.frames.push(tag);
                 }
             }
-            Event::KeyframeRequest(_) => {
+            Event::KeyframeRequest(req) => {
                 self.keyframe_requests += 1;
                 self.force_keyframe = true;
+                match req.rid.and_then(|rid| LAYERS.iter().position(|(r, _)| **r == *rid)) {
+                    Some(i) => self.layer_keyframe[i] = true,
+                    None => self.layer_keyframe = [true; 3],
+                }
+            }
+            Event::RtpPacket(p) => {
+                // Repaired packets may come with their RTX stream's SSRC.
+                let ssrc = p.header.ssrc;
+                let mut api = self.rtc.direct_api();
+                let mid = api.stream_rx(&ssrc).map(|s| s.mid()).or_else(|| p.header.ext_vals.mid);
+                let Some(mid) = mid else { return };
+                let d = sfu::vp8_descriptor(&p.payload);
+                self.rtp.entry(mid.to_string()).or_default().push(RtpSeen {
+                    seq: *p.seq_no,
+                    timestamp: p.header.timestamp,
+                    picture_id: d.and_then(|d| d.picture_id).map(|(id, _)| id),
+                    tl0_pic_idx: d.and_then(|d| d.tl0_pic_idx),
+                    keyframe: sfu::VideoCodec::Vp8.is_keyframe_start(&p.payload),
+                });
             }
             _ => {}
         }

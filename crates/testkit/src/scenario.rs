@@ -87,12 +87,26 @@ impl Scenario {
 
     /// A new participant named `name` joins `room`; returns its index.
     pub fn join(&mut self, name: &str, room: &str) -> usize {
+        self.join_with(name, room, Peer::new)
+    }
+
+    /// A new participant that records what it receives packet by packet ([`Peer::rtp`]).
+    pub fn join_rtp(&mut self, name: &str, room: &str) -> usize {
+        self.join_with(name, room, Peer::new_rtp)
+    }
+
+    fn join_with(
+        &mut self,
+        name: &str,
+        room: &str,
+        make: fn(Instant, &str, ParticipantId, SocketAddr) -> Peer,
+    ) -> usize {
         let i = self.peers.len();
         let addr: SocketAddr = format!("10.0.{}.{}:5000", i / 200, i % 200 + 2)
             .parse()
             .unwrap_or_else(|_| unreachable!());
         let id = ParticipantId::new(format!("P{i}-{name}"));
-        self.peers.push(Peer::new(self.now, name, id.clone(), addr));
+        self.peers.push(make(self.now, name, id.clone(), addr));
         let seed = i as u64 * 2;
         self.links.push(Link {
             up: Netem::new(self.network.seed(seed + 1)),
