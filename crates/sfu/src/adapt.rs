@@ -32,7 +32,7 @@ const AUDIO_RATE: u64 = 40_000;
 /// Rates assumed for layers not measured yet, by rank.
 const NOMINAL_RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
 /// How long a new layer's encoder is assumed to ramp up.
-const RAMP_UP: Duration = Duration::from_secs(6);
+const RAMP_UP: Duration = Duration::from_secs(3);
 /// A layer is worth sending to a tile if it is at least this share of the tile's size.
 const SIZE_SLACK: f64 = 0.85;
 

@@ -33,6 +33,14 @@ const FAILED_CLIMB: Duration = Duration::from_secs(12);
 const PROBE_WINDOW: Duration = Duration::from_secs(3);
 /// First pause between failed probes; doubles up to `MAX_HOLD`.
 const PROBE_BACKOFF: Duration = Duration::from_secs(2);
+/// After a downgrade, an up-switch needs the estimate to allow it this long without a break
+/// (a probe's estimate overshoots for a moment).
+const UP_SUSTAIN: Duration = Duration::from_millis(2000);
+/// A downgrade needs the estimate below the current layers this long, unless it is far below
+/// ([`DOWN_AT_ONCE`]): one low sample is noise.
+const DOWN_SUSTAIN: Duration = Duration::from_millis(500);
+/// An estimate below this share of what the current layers need downgrades at once.
+const DOWN_AT_ONCE: f64 = 0.75;
 /// The estimate assumed before the first one arrives.
 pub const INITIAL_ESTIMATE: u64 = 1_000_000;
 
@@ -156,6 +164,10 @@ pub struct Downlink {
     probing_until: Option<Instant>,
     next_probe: Option<Instant>,
     probe_backoff: Duration,
+    /// Since when an up-switch has been allowed by the estimate without a break.
+    up_since: Option<Instant>,
+    /// Since when the estimate has been below what the current layers need.
+    down_since: Option<Instant>,
 }
 
 impl Default for Downlink {
@@ -169,6 +181,8 @@ impl Default for Downlink {
             probing_until: None,
             next_probe: None,
             probe_backoff: PROBE_BACKOFF,
+            up_since: None,
+            down_since: None,
         }
     }
 }
@@ -190,6 +204,19 @@ impl Downlink {
             self.hold = BASE_HOLD;
         }
 
+        // Sustained conditions: what the estimate allows must hold for a while before it moves
+        // layers (except a steep fall, which moves them at once).
+        let current_need: u64 = tracks.iter().zip(current).map(|(t, l)| t.rate(*l)).sum();
+        let wants_down = (0..tracks.len()).any(|i| keep[i] < current[i] && tracks[i].max_layer.is_some());
+        let steep = (budget as f64) < current_need as f64 * DOWN_AT_ONCE;
+        self.down_since = if wants_down { Some(self.down_since.unwrap_or(now)) } else { None };
+        let down_ok = wants_down
+            && (steep || self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= DOWN_SUSTAIN));
+        let wants_up = (0..tracks.len()).any(|i| up[i] > current[i]);
+        self.up_since = if wants_up { Some(self.up_since.unwrap_or(now)) } else { None };
+        let sustained_up = self.last_down.is_none()
+            || self.up_since.is_some_and(|t| now.saturating_duration_since(t) >= UP_SUSTAIN);
+
         let mut changes = vec![None; tracks.len()];
         let mut downgraded = false;
         let mut upgraded = false;
@@ -204,16 +231,29 @@ impl Downlink {
                 // The tile shrank (or the top layers went away): follow at once.
                 Some((ideal[i].min(keep[i]), Reason::Size))
             } else if keep[i] < cur {
-                let target = match keep[i] {
-                    None if lenient[i].is_some() => track.usable().next().map(|(l, _)| *l),
-                    other => other,
-                };
-                downgraded |= target < cur;
-                Some((target, Reason::Bandwidth))
-            } else if up[i] > cur && (up_allowed || cur.is_none() && self.resume_allowed(now)) {
+                if !down_ok {
+                    None
+                } else {
+                    let target = match keep[i] {
+                        None if lenient[i].is_some() => track.usable().next().map(|(l, _)| *l),
+                        other => other,
+                    };
+                    downgraded |= target < cur;
+                    Some((target, Reason::Bandwidth))
+                }
+            } else if up[i] > cur
+                && (track.resized || sustained_up)
+                && (up_allowed || cur.is_none() && self.resume_allowed(now))
+            {
                 upgraded = true;
                 let reason = if track.resized { Reason::Size } else { Reason::Bandwidth };
-                Some((up[i], reason))
+                // One layer at a time when the estimate says so (it may overshoot); as far as the
+                // tile wants when the tile grew.
+                let target = match (cur, track.resized) {
+                    (Some(c), false) => track.usable().map(|(l, _)| *l).find(|l| *l > c).min(up[i]),
+                    _ => up[i],
+                };
+                Some((target, reason))
             } else {
                 None
             };
@@ -230,6 +270,7 @@ impl Downlink {
         }
         if upgraded {
             self.last_up = Some(now);
+            self.up_since = None;
             self.probing_until = None;
             self.probe_backoff = PROBE_BACKOFF;
             self.next_probe = Some(now + PROBE_BACKOFF);
