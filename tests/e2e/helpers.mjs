@@ -174,10 +174,11 @@ export async function until(what, fn, { timeout = 15_000, interval = 200 } = {})
  * One person in a browser context of their own, with the meeting page loaded.
  * @param {import('playwright-core').Browser} browser
  * @param {string} baseUrl
- * @param {{room: string, name: string, initScript?: Function}} opts
+ * @param {{room: string, name: string, initScript?: Function, query?: Record<string, string>, viewport?: {width: number, height: number}}} opts
+ *   `query`: more URL parameters of the page (e.g. `{res: '540'}`)
  */
-export async function openParticipant(browser, baseUrl, { room, name, initScript }) {
-  const context = await browser.newContext({ viewport: { width: 960, height: 600 } });
+export async function openParticipant(browser, baseUrl, { room, name, initScript, query = {}, viewport = { width: 960, height: 600 } }) {
+  const context = await browser.newContext({ viewport });
   // The page's own clock of the Join: when the form's submit event fires.
   await context.addInitScript(() => {
     document.addEventListener('submit', () => { /** @type {any} */ (window).__joinSubmitAt = performance.now(); }, true);
@@ -190,7 +191,7 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
   const pageErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  await page.goto(`${baseUrl}?${new URLSearchParams({ room, name })}`);
+  await page.goto(`${baseUrl}?${new URLSearchParams({ room, name, ...query })}`);
   const p = {
     name,
     room,
