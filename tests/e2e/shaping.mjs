@@ -804,7 +804,7 @@ async function collectOutbound() {
   const at = Date.now();
   /** @type {any[]} */
   const out = [];
-  if (!c?.pc || c.pc.connectionState === 'closed') return { at, outbound: out };
+  if (!c?.pc || c.pc.connectionState === 'closed') return { at, outbound: out, availableOutgoingBitrate: null };
   /** @type {Map<string, {source: string, params: any}>} */
   const byMid = new Map();
   for (const lt of c.localTracks ?? []) {
@@ -812,7 +812,12 @@ async function collectOutbound() {
     if (mid != null) byMid.set(mid, { source: lt.source, params: lt.transceiver.sender.getParameters() });
   }
   const report = await c.pc.getStats();
+  /** @type {number | null} */
+  let availableOutgoingBitrate = null;
   report.forEach((/** @type {any} */ s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      availableOutgoingBitrate = report.get(s.selectedCandidatePairId)?.availableOutgoingBitrate ?? null;
+    }
     if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
     const local = s.mid != null ? byMid.get(s.mid) : undefined;
     const enc = local?.params?.encodings?.find((/** @type {any} */ e) => (e.rid ?? null) === (s.rid ?? null));
@@ -839,7 +844,7 @@ async function collectOutbound() {
     });
   });
   out.sort((a, b) => String(a.mid).localeCompare(String(b.mid)) || String(a.rid).localeCompare(String(b.rid)));
-  return { at, outbound: out };
+  return { at, outbound: out, availableOutgoingBitrate };
 }
 
 /**
@@ -853,7 +858,8 @@ export async function publisherStats(page) {
 }
 
 /**
- * Sample publisherStats at `hz`, with per-encoding send bit/s since the previous sample.
+ * Sample publisherStats at `hz`, with per-encoding send bit/s since the previous sample, and the
+ * publisher's own estimate of its uplink (`availableOutgoingBitrate` of its candidate pair).
  * @param {import('playwright-core').Page} page
  * @param {{hz?: number}} [opts]
  */
@@ -864,7 +870,7 @@ export function samplePublisher(page, { hz = 2 } = {}) {
       const po = prev?.outbound.find((/** @type {any} */ x) => x.mid === o.mid && x.rid === o.rid);
       return { ...o, bitrate: po && dt > 0 ? Math.max(0, ((o.bytesSent - po.bytesSent) * 8) / dt) : 0 };
     });
-    return { t: raw.at - t0, at: raw.at, outbound };
+    return { t: raw.at - t0, at: raw.at, outbound, availableOutgoingBitrate: raw.availableOutgoingBitrate };
   });
   /** @param {{rid?: string | null, source?: string}} sel */
   const match = (sel) => (/** @type {any} */ o) => (sel.rid === undefined || o.rid === sel.rid) && (sel.source === undefined || o.source === sel.source);
