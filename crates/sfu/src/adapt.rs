@@ -215,17 +215,10 @@ impl Sfu {
                     .unwrap_or(0);
                 // `None`: every layer.
                 let want = (need < top).then_some(need);
-                let told = track.dynacast;
-                let more = match (want, told) {
-                    (_, None) => false,
-                    (None, Some(_)) => true,
-                    (Some(w), Some(t)) => w > t,
-                };
-                let fewer = match (want, told) {
-                    (None, _) => false,
-                    (Some(_), None) => true,
-                    (Some(w), Some(t)) => w < t,
-                };
+                // Compare as levels, `None` (every layer) above any layer.
+                let level = |l: Option<u8>| l.unwrap_or(u8::MAX);
+                let more = level(want) > level(track.dynacast);
+                let fewer = level(want) < level(track.dynacast);
                 let send = if more {
                     true
                 } else if fewer {

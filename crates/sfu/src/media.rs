@@ -93,6 +93,7 @@ impl Sfu {
 
         // Layers some subscriber waits for a keyframe of (bit per layer index).
         let mut wants_keyframe = 0u32;
+        let mut str0m_vp8: Option<Option<Vp8Descriptor>> = None;
         for i in 0..subscribers {
             let Some(&(sub, slot)) = self
                 .participants
@@ -124,7 +125,9 @@ impl Sfu {
                 .ext_vals(ext.clone())
                 .nackable(out.kind.is_video());
             if let Some(ids) = vp8_ids {
-                if let Some(patch) = vp8_patch(&packet.payload, ids) {
+                // Parsed once per packet, and only when some subscriber's ids differ.
+                let parsed = *str0m_vp8.get_or_insert_with(|| Vp8Descriptor::parse(&packet.payload).ok());
+                if let Some(patch) = parsed.and_then(|d| vp8_patch(d, ids)) {
                     write = write.vp8_patch(patch);
                 }
             }
@@ -202,8 +205,7 @@ pub(crate) fn stream_state(out: &mut OutTrack, estimate: Option<u64>, rid: Optio
 }
 
 /// The str0m patch that rewrites a VP8 payload's descriptor ids.
-fn vp8_patch(payload: &[u8], ids: Vp8Ids) -> Option<Vp8Patch> {
-    let descriptor = Vp8Descriptor::parse(payload).ok()?;
+fn vp8_patch(descriptor: Vp8Descriptor, ids: Vp8Ids) -> Option<Vp8Patch> {
     let mut builder = descriptor.patch().picture_id(ids.picture_id);
     if let Some(tl0) = ids.tl0_pic_idx {
         builder = builder.tl0_pic_idx(tl0);

@@ -255,7 +255,10 @@ impl Peer {
                     let size = if keyframe { 6000 } else { 1800 };
                     let data = frames::video_frame(&self.name, self.video_number, keyframe, size);
                     written = self.write(mid, now, time, data);
-                    self.force_keyframe &= !written;
+                    if written && keyframe {
+                        self.force_keyframe = false;
+                        self.last_keyframe = Some(now);
+                    }
                 }
                 if written {
                     self.video_number += 1;
