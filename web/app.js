@@ -59,8 +59,8 @@ let joining = false;
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * Options from the page's URL besides room and name: `res=540` asks the camera for 960x540
- * instead of 1280x720; `simulcast=0` publishes the camera in one layer.
+ * Options from the page's URL besides room and name: `res=540` (or `res=360`) asks the camera for
+ * 960x540 (640x360) instead of 1280x720; `simulcast=0` publishes the camera in one layer.
  */
 const pageParams = new URLSearchParams(location.search);
 
@@ -593,7 +593,7 @@ async function onJoin(ev) {
   client = c;
   debug.client = c;
   wire(c);
-  const mediaReady = getLocalMedia({ height: pageParams.get('res') === '540' ? 540 : 720 });
+  const mediaReady = getLocalMedia({ height: Number(pageParams.get('res')) || 720 });
   try {
     await c.join(room, name, null);
   } catch (err) {

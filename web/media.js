@@ -68,12 +68,12 @@ export function canEncode(mode) {
 
 /**
  * Camera constraints: 1280x720 at 30 fps if the camera can (ideal, never required), or
- * 960x540 with `height: 540`.
+ * 960x540 / 640x360 with `height: 540` / `height: 360`.
  * @param {{height?: number}} [options]
  * @returns {MediaTrackConstraints}
  */
 export function cameraConstraints({ height = 720 } = {}) {
-  const h = height === 540 ? 540 : 720;
+  const h = height === 360 || height === 540 ? height : 720;
   return { width: { ideal: Math.round((h * 16) / 9) }, height: { ideal: h }, frameRate: { ideal: 30 } };
 }
 

@@ -328,7 +328,7 @@ impl Peer {
                 // Repaired packets may come with their RTX stream's SSRC.
                 let ssrc = p.header.ssrc;
                 let mut api = self.rtc.direct_api();
-                let mid = api.stream_rx(&ssrc).map(|s| s.mid()).or_else(|| p.header.ext_vals.mid);
+                let mid = api.stream_rx(&ssrc).map(|s| s.mid()).or(p.header.ext_vals.mid);
                 let Some(mid) = mid else { return };
                 let d = sfu::vp8_descriptor(&p.payload);
                 self.rtp.entry(mid.to_string()).or_default().push(RtpSeen {
