@@ -31,6 +31,13 @@ const DYNACAST_OFF_DELAY: Duration = Duration::from_secs(3);
 const AUDIO_RATE: u64 = 40_000;
 /// Rates assumed for layers not measured yet, by rank.
 const NOMINAL_RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+/// The same for a screen share, whose rate follows its content (mostly still) far more than its
+/// encoder's maximum: planning with the camera's rates would drop a screen's top layer at
+/// 1 Mbit/s for a rate it never reaches.
+const NOMINAL_SCREEN_RATES: [u64; 3] = [100_000, 250_000, 500_000];
+/// How long a tile's resize keeps asking for its layer at once (the layer may need its
+/// publisher to resume it first, which takes a moment).
+const RESIZE_MEMORY: Duration = Duration::from_secs(5);
 /// How long a new layer's encoder is assumed to ramp up.
 const RAMP_UP: Duration = Duration::from_secs(3);
 /// A layer is worth sending to a tile if it is at least this share of the tile's size.
@@ -40,6 +47,7 @@ impl Sfu {
     /// A subscriber reported how large it shows a remote track.
     pub(crate) fn subscription(
         &mut self,
+        now: Instant,
         pix: Pix,
         publisher: &ParticipantId,
         track: &str,
@@ -54,7 +62,7 @@ impl Sfu {
             .ok_or_else(|| Error::UnknownTrack(track.to_string()))?;
         if out.size != Some(size) {
             out.size = Some(size);
-            out.resized = true;
+            out.resized = Some(now);
         }
         Ok(())
     }
@@ -128,7 +136,7 @@ impl Sfu {
                 .layers
                 .iter()
                 .filter(|l| l.live(now))
-                .map(|l| (l.index, layer_rate(l.rate.bps(), l.index, now.saturating_duration_since(l.first_packet))))
+                .map(|l| (l.index, layer_rate(l.rate.bps(), l.index, now.saturating_duration_since(l.first_packet), track.source)))
                 .collect();
             if layers.is_empty() {
                 continue;
@@ -137,17 +145,13 @@ impl Sfu {
                 Source::Screen => Priority::Screen,
                 _ => Priority::Camera,
             };
-            tracks.push(TrackNeed { priority, layers, max_layer, resized: out.resized });
+            let resized = out.resized.is_some_and(|t| now.saturating_duration_since(t) < RESIZE_MEMORY);
+            tracks.push(TrackNeed { priority, layers, max_layer, resized });
             current.push(out.forwarder.target());
             slots.push(slot);
         }
 
         let Some(s) = self.participants.get_mut(sub) else { return };
-        for &slot in &slots {
-            if let Some(out) = s.outs.get_mut(slot).and_then(Option::as_mut) {
-                out.resized = false;
-            }
-        }
         if tracks.is_empty() {
             self.set_bwe(sub, 0, audio);
             return;
@@ -265,8 +269,9 @@ fn active_rids(track: &Published, want: Option<u8>) -> Vec<String> {
 /// The rate to plan with for a layer: measured, but nominal (confab's client's maximum for the
 /// rank) while the publisher's encoder is still ramping up (its first [`RAMP_UP`]), so a layer
 /// is not picked for a rate it will soon exceed, nor shunned for its first keyframe.
-fn layer_rate(measured: u64, index: u8, age: Duration) -> u64 {
-    match NOMINAL_RATES.get(usize::from(index)) {
+fn layer_rate(measured: u64, index: u8, age: Duration, source: Source) -> u64 {
+    let nominal = if source == Source::Screen { &NOMINAL_SCREEN_RATES } else { &NOMINAL_RATES };
+    match nominal.get(usize::from(index)) {
         Some(&nominal) if measured == 0 || age < RAMP_UP => nominal,
         _ => measured.max(30_000),
     }

@@ -43,6 +43,15 @@ const DOWN_SUSTAIN: Duration = Duration::from_millis(500);
 const DOWN_AT_ONCE: f64 = 0.75;
 /// The estimate assumed before the first one arrives.
 pub const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// How long the best estimate seen stays usable for a tile that grew: while a subscriber gets
+/// only a small layer its estimate sinks to what it gets (str0m cannot measure what it does not
+/// send), which says nothing about the link; a congestion downgrade forgets it at once.
+const PEAK_MEMORY: Duration = Duration::from_secs(30);
+/// While a track is paused for bandwidth, probes repeat at least this often (no longer
+/// backoff), so that its video comes back soon after the link does.
+const PAUSED_PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How long one probe window lasts while a track is paused.
+const PAUSED_PROBE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Allocation order between tracks (lower first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,7 +73,8 @@ pub struct TrackNeed {
     pub layers: Vec<(u8, u64)>,
     /// The highest layer worth sending (the tile's size); `None`: the track is not shown.
     pub max_layer: Option<u8>,
-    /// The tile's size changed since the last plan (names the reason of an up-switch).
+    /// The tile's size changed lately: an up-switch it allows happens at once, in one step, on
+    /// the best estimate seen since the last congestion (see [`Downlink::plan`]).
     pub resized: bool,
 }
 
@@ -168,6 +178,8 @@ pub struct Downlink {
     up_since: Option<Instant>,
     /// Since when the estimate has been below what the current layers need.
     down_since: Option<Instant>,
+    /// The best estimate since the last congestion downgrade, and when it was seen.
+    peak: Option<(u64, Instant)>,
 }
 
 impl Default for Downlink {
@@ -183,6 +195,7 @@ impl Default for Downlink {
             probe_backoff: PROBE_BACKOFF,
             up_since: None,
             down_since: None,
+            peak: None,
         }
     }
 }
@@ -198,6 +211,11 @@ impl Downlink {
         // what it needs: pausing is the last resort, and early estimates wander.
         let lenient = allocate((budget as f64 * PAUSE_SLACK) as u64, tracks);
         let up = allocate((budget as f64 / UP_HEADROOM) as u64, tracks);
+        if self.peak.is_none_or(|(rate, at)| estimate >= rate || now.saturating_duration_since(at) > PEAK_MEMORY) {
+            self.peak = Some((estimate, now));
+        }
+        let peak_budget = self.peak.map_or(0, |(rate, _)| rate).max(estimate).saturating_sub(reserved);
+        let up_resized = allocate((peak_budget as f64 / UP_HEADROOM) as u64, tracks);
         let ideal = allocate(u64::MAX, tracks);
         let up_allowed = self.up_at.is_none_or(|t| now >= t);
         if self.last_down.is_some_and(|t| now.saturating_duration_since(t) > MAX_HOLD * 2) {
@@ -212,7 +230,8 @@ impl Downlink {
         self.down_since = if wants_down { Some(self.down_since.unwrap_or(now)) } else { None };
         let down_ok = wants_down
             && (steep || self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= DOWN_SUSTAIN));
-        let wants_up = (0..tracks.len()).any(|i| up[i] > current[i]);
+        let up_to = |i: usize| if tracks[i].resized { up_resized[i] } else { up[i] };
+        let wants_up = (0..tracks.len()).any(|i| up_to(i) > current[i]);
         self.up_since = if wants_up { Some(self.up_since.unwrap_or(now)) } else { None };
         let sustained_up = self.last_down.is_none()
             || self.up_since.is_some_and(|t| now.saturating_duration_since(t) >= UP_SUSTAIN);
@@ -241,7 +260,7 @@ impl Downlink {
                     downgraded |= target < cur;
                     Some((target, Reason::Bandwidth))
                 }
-            } else if up[i] > cur
+            } else if up_to(i) > cur
                 && (track.resized || sustained_up)
                 && (up_allowed || cur.is_none() && self.resume_allowed(now))
             {
@@ -251,7 +270,7 @@ impl Downlink {
                 // tile wants when the tile grew.
                 let target = match (cur, track.resized) {
                     (Some(c), false) => track.usable().map(|(l, _)| *l).find(|l| *l > c).min(up[i]),
-                    _ => up[i],
+                    _ => up_to(i),
                 };
                 Some((target, reason))
             } else {
@@ -267,6 +286,7 @@ impl Downlink {
             self.last_down = Some(now);
             self.probing_until = None;
             self.next_probe = Some(now + self.hold);
+            self.peak = Some((estimate, now));
         }
         if upgraded {
             self.last_up = Some(now);
@@ -285,8 +305,15 @@ impl Downlink {
         // Ask the estimator to look for enough to climb to the preferred quality with headroom.
         let desired = (total(&ideal) as f64 * UP_HEADROOM * 1.1) as u64;
         let next_step = next_step(tracks, &after).map(|targets| total(&targets));
+        let paused = (0..tracks.len()).any(|i| after[i].is_none() && tracks[i].max_layer.is_some());
+        if paused {
+            self.probe_backoff = self.probe_backoff.min(PAUSED_PROBE_EVERY);
+            if let Some(t) = self.next_probe {
+                self.next_probe = Some(t.min(now + PAUSED_PROBE_EVERY));
+            }
+        }
         let pad_to = match next_step {
-            Some(rate) if up_allowed && !upgraded => self.probe(now, rate),
+            Some(rate) if (up_allowed || paused && self.resume_allowed(now)) && !upgraded => self.probe(now, rate, paused),
             _ => {
                 self.probing_until = None;
                 0
@@ -302,7 +329,7 @@ impl Downlink {
     }
 
     /// Probe toward `rate` in windows: returns the padding target now.
-    fn probe(&mut self, now: Instant, rate: u64) -> u64 {
+    fn probe(&mut self, now: Instant, rate: u64, paused: bool) -> u64 {
         let padded = (rate as f64 * UP_HEADROOM) as u64;
         match self.probing_until {
             Some(until) if now < until => padded,
@@ -314,7 +341,9 @@ impl Downlink {
                 0
             }
             None if self.next_probe.is_none_or(|t| now >= t) => {
-                self.probing_until = Some(now + PROBE_WINDOW);
+                // Short windows while paused: the link may be far below the probe's rate, and
+                // audio shares it.
+                self.probing_until = Some(now + if paused { PAUSED_PROBE_WINDOW } else { PROBE_WINDOW });
                 padded
             }
             None => 0,
@@ -440,5 +469,67 @@ mod tests {
         assert!(plan.pad_to > 150_000, "probes toward the lowest layer: {plan:?}");
         steady(&mut d, now, 5, 3_000_000, &mut cur);
         assert!(cur.is_some());
+    }
+
+    #[test]
+    fn a_grown_tile_gets_its_layer_at_once_on_the_estimate_seen_before_it_shrank() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 5, 3_000_000, &mut cur);
+        assert_eq!(cur, Some(2));
+        // The tile shrinks: the low layer; the estimate sinks to what that layer sends.
+        let small = [camera(Some(0))];
+        let t1 = t0 + Duration::from_secs(5);
+        d.estimate = Some(3_000_000);
+        let plan = d.plan(t1, &small, &[cur], 40_000);
+        assert_eq!(plan.changes[0], Some((Some(0), Reason::Size)));
+        cur = Some(0);
+        d.estimate = Some(250_000);
+        for step in 1..20 {
+            let plan = d.plan(t1 + Duration::from_millis(250 * step), &small, &[cur], 40_000);
+            assert_eq!(plan.changes[0], None);
+        }
+        // It grows again: the top layer in one step, without waiting for a probe.
+        let mut grown = camera(Some(2));
+        grown.resized = true;
+        let plan = d.plan(t1 + Duration::from_secs(5), &[grown.clone()], &[cur], 40_000);
+        assert_eq!(plan.changes[0], Some((Some(2), Reason::Size)));
+        // Not so after congestion: a bandwidth downgrade forgets the better estimate.
+        let mut d = Downlink::default();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 5, 3_000_000, &mut cur);
+        steady(&mut d, t0 + Duration::from_secs(5), 2, 300_000, &mut cur);
+        assert_eq!(cur, Some(0));
+        d.estimate = Some(300_000);
+        let plan = d.plan(t0 + Duration::from_secs(20), &[grown], &[cur], 40_000);
+        assert_eq!(plan.changes[0], None, "{plan:?}");
+    }
+
+    #[test]
+    fn a_paused_track_is_probed_every_few_seconds_however_long_it_was_paused() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 2, 60_000, &mut cur);
+        assert_eq!(cur, None);
+        let tracks = [camera(Some(2))];
+        // A minute at 60 kbit/s: no probe window ever more than PAUSED_PROBE_EVERY after the
+        // last one ended.
+        // (Probing starts once the hold after the pause is over.)
+        let mut last_probe = t0 + BASE_HOLD;
+        let mut longest = Duration::ZERO;
+        for step in 0..240 {
+            let now = t0 + BASE_HOLD + Duration::from_millis(250 * step);
+            d.estimate = Some(60_000);
+            let plan = d.plan(now, &tracks, &[cur], 40_000);
+            assert_eq!(plan.changes[0], None);
+            if plan.pad_to > 0 {
+                longest = longest.max(now - last_probe);
+                last_probe = now;
+            }
+        }
+        assert!(longest <= PAUSED_PROBE_EVERY + Duration::from_millis(500), "{longest:?} without a probe");
+        assert!(last_probe > t0 + Duration::from_secs(55));
     }
 }

@@ -122,7 +122,7 @@ impl Sfu {
             }
             Command::Subscription { participant, publisher, track, width, height } => {
                 let pix = self.pix(&participant)?;
-                self.subscription(pix, &publisher, &track, (width, height))
+                self.subscription(now, pix, &publisher, &track, (width, height))
             }
             Command::Leave { participant, reason } => {
                 let pix = self.pix(&participant)?;

@@ -262,8 +262,8 @@ pub(crate) struct OutTrack {
     pub(crate) pt_map: Vec<(Pt, Option<Pt>)>,
     /// The subscriber's tile for it, in device pixels (`None`: never told; (0, 0): hidden).
     pub(crate) size: Option<(u32, u32)>,
-    /// The size changed since the last allocation.
-    pub(crate) resized: bool,
+    /// When the size last changed, until the target reached the tile's layer.
+    pub(crate) resized: Option<Instant>,
     /// Why the target last changed.
     pub(crate) reason: crate::allocate::Reason,
     /// What the subscriber was last told: (active, layer).
@@ -284,7 +284,7 @@ impl OutTrack {
             forwarder: Forwarder::new(video, if video { 90_000 } else { 48_000 }),
             pt_map: Vec::new(),
             size: None,
-            resized: false,
+            resized: None,
             reason: crate::allocate::Reason::Bandwidth,
             told: None,
             switches: 0,
