@@ -61,8 +61,11 @@ impl Sfu {
             .find(|o| o.publisher == *publisher && o.track == track && o.source.is_some())
             .ok_or_else(|| Error::UnknownTrack(track.to_string()))?;
         if out.size != Some(size) {
+            // A tile that was shown before and changed size; its first size (or coming back
+            // from hidden) climbs like any other up-switch, on the current estimate.
+            let shown = out.size.is_some_and(|(w, h)| w > 0 && h > 0);
             out.size = Some(size);
-            out.resized = Some(now);
+            out.resized = shown.then_some(now);
         }
         Ok(())
     }
