@@ -455,13 +455,19 @@ mod tests {
         assert!(switches <= 8, "{switches} switches");
     }
 
-    #[test]
-    fn a_paused_track_is_probed_and_resumes() {
+    /// A downlink whose camera was paused by 2 s at 60 kbit/s: (downlink, start, target).
+    fn paused_at_60k() -> (Downlink, Instant, Option<u8>) {
         let mut d = Downlink::default();
         let t0 = Instant::now();
         let mut cur = Some(2);
         steady(&mut d, t0, 2, 60_000, &mut cur);
         assert_eq!(cur, None);
+        (d, t0, cur)
+    }
+
+    #[test]
+    fn a_paused_track_is_probed_and_resumes() {
+        let (mut d, t0, mut cur) = paused_at_60k();
         let tracks = [camera(Some(2))];
         let now = t0 + Duration::from_secs(10);
         d.estimate = Some(60_000);
@@ -508,15 +514,10 @@ mod tests {
 
     #[test]
     fn a_paused_track_is_probed_every_few_seconds_however_long_it_was_paused() {
-        let mut d = Downlink::default();
-        let t0 = Instant::now();
-        let mut cur = Some(2);
-        steady(&mut d, t0, 2, 60_000, &mut cur);
-        assert_eq!(cur, None);
+        let (mut d, t0, cur) = paused_at_60k();
         let tracks = [camera(Some(2))];
         // A minute at 60 kbit/s: no probe window ever more than PAUSED_PROBE_EVERY after the
-        // last one ended.
-        // (Probing starts once the hold after the pause is over.)
+        // last one ended (probing starts once the hold after the pause is over).
         let mut last_probe = t0 + BASE_HOLD;
         let mut longest = Duration::ZERO;
         for step in 0..240 {
