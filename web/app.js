@@ -330,8 +330,8 @@ function pausedText(s) {
 }
 
 /**
- * Show on `tile` what the server sends of `track` (its last `stream_state`): the layer badge,
- * the paused notice, and the data attributes data-layer, data-stream-state, data-stream-reason
+ * Show on `tile` what the server sends of `track` (its last `stream_state`): the layer badge
+ * (its tooltip says why the layer last changed and the downlink estimate), the paused notice, and the data attributes data-layer, data-stream-state, data-stream-reason
  * and data-estimate (absent while nothing is known).
  * @param {HTMLElement} tile
  * @param {string} participant
@@ -354,6 +354,8 @@ function showStreamState(tile, participant, track) {
   tile.dataset.estimate = s.estimate == null ? '' : String(s.estimate);
   layerEl.textContent = layer;
   layerEl.hidden = !layer;
+  const estimate = s.estimate == null ? '' : `, your downlink estimate ${(s.estimate / 1e6).toFixed(2)} Mbit/s`;
+  layerEl.title = `Receiving layer ${layer} (last change: ${s.reason}${estimate})`;
   const text = s.state === 'paused' ? pausedText(s) : null;
   pausedEl.textContent = text ?? '';
   pausedEl.hidden = text === null;

@@ -27,8 +27,9 @@ use crate::{ParticipantId, Sfu};
 pub(crate) const ADAPT_INTERVAL: Duration = Duration::from_millis(250);
 /// Dynacast waits this long before telling a publisher to stop a layer nobody needs.
 const DYNACAST_OFF_DELAY: Duration = Duration::from_secs(3);
-/// Reserved per audio track a subscriber receives, bit/s.
-const AUDIO_RATE: u64 = 40_000;
+/// Reserved per audio track a subscriber receives, bit/s on the wire: Opus at about 32 kbit/s
+/// in 50 packets a second, each with [`crate::media::WIRE_OVERHEAD`] bytes of headers.
+const AUDIO_RATE: u64 = 64_000;
 /// Rates assumed for layers not measured yet, by rank.
 const NOMINAL_RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
 /// The same for a screen share, whose rate follows its content (mostly still) far more than its
@@ -149,7 +150,17 @@ impl Sfu {
                 _ => Priority::Camera,
             };
             let resized = out.resized.is_some_and(|t| now.saturating_duration_since(t) < RESIZE_MEMORY);
-            tracks.push(TrackNeed { priority, layers, max_layer, resized });
+            let potential = track
+                .layers
+                .iter()
+                .filter(|l| max_layer.is_some_and(|m| l.index <= m))
+                .map(|l| {
+                    let measured = if l.live(now) { l.rate.bps() } else { 0 };
+                    layer_rate(measured, l.index, now.saturating_duration_since(l.first_packet), track.source)
+                })
+                .max()
+                .unwrap_or(0);
+            tracks.push(TrackNeed { priority, layers, max_layer, resized, potential });
             current.push(out.forwarder.target());
             slots.push(slot);
         }
@@ -188,6 +199,17 @@ impl Sfu {
         for ((publisher, mid), layer) in wanted {
             self.request_keyframe(now, publisher, mid, Some(layer));
         }
+        if let Some(rate) = plan.reset_to {
+            if let Some(s) = self.participants.get_mut(sub) {
+                tracing::debug!(participant = %s.id, estimate, rate, "estimator restarted");
+                let rtc = &mut s.rtc;
+                if guarded(|| rtc.bwe().reset(Bitrate::bps(rate))).is_ok() {
+                    s.downlink.estimate = Some(rate);
+                    s.needs_tick = true;
+                    self.mark_dirty(sub);
+                }
+            }
+        }
         self.set_bwe(sub, plan.pad_to, plan.desired);
     }
 
@@ -199,6 +221,7 @@ impl Sfu {
             return;
         }
         p.bwe_rates = (pad_to, desired);
+        tracing::trace!(participant = %p.id, pad_to, desired, "bwe rates");
         let rtc = &mut p.rtc;
         if guarded(|| rtc.bwe().set_bitrate(Bitrate::bps(pad_to), Bitrate::bps(desired))).is_ok() {
             p.needs_tick = true;

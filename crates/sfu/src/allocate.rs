@@ -11,9 +11,16 @@
 //!   within a hold time of a bandwidth downgrade; the hold doubles each time an up-switch is
 //!   followed by a downgrade soon after (a link that cannot carry the layer), up to
 //!   [`MAX_HOLD`], and falls back when the link has been steady;
-//! - when a higher layer is wanted, the subscriber's link is probed (str0m's padding up to the
-//!   rate of the next step) in bounded windows, backing off while probes fail; a paused track is
-//!   probed the same way, so its video comes back by itself.
+//! - when a higher layer is wanted, the subscriber's link is probed in bounded windows, backing
+//!   off (up to [`MAX_PROBE_BACKOFF`]) while probes fail: str0m pads up to the rate of the next
+//!   step, and the desired rate rises at the window's start so that str0m also sends a probe
+//!   cluster; after congestion, an up-switch needs the estimate to hold while the window pads
+//!   (a cluster alone overshoots on a token-bucket link), and a dip in the estimate a probe
+//!   caused does not cost the current layers at once;
+//! - a paused track is probed with clusters only (no padding beside the audio), every 2 s, from
+//!   a restarted estimator when the estimate has sunk below what the audio gets through, so its
+//!   video comes back by itself within a few seconds of the link;
+//! - a climb that fails falls back one layer, not to the bottom.
 //!
 //! Everything here is a value computation from its inputs and `now`; the caller applies it.
 
@@ -30,12 +37,16 @@ pub const MAX_HOLD: Duration = Duration::from_secs(32);
 /// A downgrade this soon after an up-switch counts as a failed climb (the hold doubles).
 const FAILED_CLIMB: Duration = Duration::from_secs(12);
 /// How long one probe window lasts.
-const PROBE_WINDOW: Duration = Duration::from_secs(3);
-/// First pause between failed probes; doubles up to `MAX_HOLD`.
+const PROBE_WINDOW: Duration = Duration::from_secs(4);
+/// First pause between failed probes; doubles up to [`MAX_PROBE_BACKOFF`].
 const PROBE_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest pause between probe windows: they pad toward the step and an up-switch needs the
+/// estimate to hold under that padding, so probing often costs little even on a link that
+/// cannot carry the step.
+const MAX_PROBE_BACKOFF: Duration = Duration::from_secs(8);
 /// After a downgrade, an up-switch needs the estimate to allow it this long without a break
 /// (a probe's estimate overshoots for a moment).
-const UP_SUSTAIN: Duration = Duration::from_millis(2000);
+const UP_SUSTAIN: Duration = Duration::from_millis(1000);
 /// A downgrade needs the estimate below the current layers this long, unless it is far below
 /// ([`DOWN_AT_ONCE`]): one low sample is noise.
 const DOWN_SUSTAIN: Duration = Duration::from_millis(500);
@@ -49,9 +60,15 @@ pub const INITIAL_ESTIMATE: u64 = 1_000_000;
 const PEAK_MEMORY: Duration = Duration::from_secs(30);
 /// While a track is paused for bandwidth, probes repeat at least this often (no longer
 /// backoff), so that its video comes back soon after the link does.
-const PAUSED_PROBE_EVERY: Duration = Duration::from_secs(2);
+const PAUSED_PROBE_EVERY: Duration = Duration::from_millis(1500);
 /// How long one probe window lasts while a track is paused.
-const PAUSED_PROBE_WINDOW: Duration = Duration::from_secs(1);
+const PAUSED_PROBE_WINDOW: Duration = Duration::from_millis(500);
+/// An up-switch after congestion needs a probe window to have padded toward it this long.
+const PADDED: Duration = Duration::from_secs(1);
+/// How long after a probe window a dip in the estimate is taken as the probe's doing.
+const PROBE_GRACE: Duration = Duration::from_secs(2);
+/// The lowest rate str0m's estimator is restarted from (see [`Plan::reset_to`]), bit/s.
+const MIN_RESET: u64 = 50_000;
 
 /// Allocation order between tracks (lower first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,6 +93,10 @@ pub struct TrackNeed {
     /// The tile's size changed lately: an up-switch it allows happens at once, in one step, on
     /// the best estimate seen since the last congestion (see [`Downlink::plan`]).
     pub resized: bool,
+    /// What the track would cost at the best layer the tile can use, counting layers the
+    /// publisher does not send now (dynacast stopped them) at their nominal rates, bit/s: part
+    /// of what the estimator is asked to look for before those layers come back.
+    pub potential: u64,
 }
 
 impl TrackNeed {
@@ -157,7 +178,14 @@ pub struct Plan {
     pub changes: Vec<Option<(Option<u8>, Reason)>>,
     /// The rate str0m should sustain with padding (probing), bit/s.
     pub pad_to: u64,
-    /// The rate the subscriber would use at its preferred quality, bit/s.
+    /// A probe window is open (a higher layer, or a paused track's lowest, is being looked for).
+    pub probing: bool,
+    /// Restart str0m's estimator from this rate (bit/s): its estimate has sunk below what audio
+    /// alone gets through, and probes, which go to at most twice the estimate, could no longer
+    /// find the link's capacity when it comes back.
+    pub reset_to: Option<u64>,
+    /// The rate str0m's estimator is asked to find, bit/s: str0m probes when it rises above the
+    /// estimate.
     pub desired: u64,
 }
 
@@ -172,6 +200,10 @@ pub struct Downlink {
     last_up: Option<Instant>,
     last_down: Option<Instant>,
     probing_until: Option<Instant>,
+    /// When the last probe window opened, and the estimate then.
+    window_start: Option<(Instant, u64)>,
+    /// When the last probe window closed.
+    window_end: Option<Instant>,
     next_probe: Option<Instant>,
     probe_backoff: Duration,
     /// Since when an up-switch has been allowed by the estimate without a break.
@@ -191,6 +223,8 @@ impl Default for Downlink {
             last_up: None,
             last_down: None,
             probing_until: None,
+            window_start: None,
+            window_end: None,
             next_probe: None,
             probe_backoff: PROBE_BACKOFF,
             up_since: None,
@@ -228,13 +262,32 @@ impl Downlink {
         let wants_down = (0..tracks.len()).any(|i| keep[i] < current[i] && tracks[i].max_layer.is_some());
         let steep = (budget as f64) < current_need as f64 * DOWN_AT_ONCE;
         self.down_since = if wants_down { Some(self.down_since.unwrap_or(now)) } else { None };
+        let failed_climb = self.last_up.is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
+        // A dip during a probe window or just after it, not below half the estimate before it,
+        // is the probe's own doing: the layers that were fine before it must not pay for it at
+        // once.
+        let probe_dip = (self.probing_until.is_some() || self.window_end.is_some_and(|t| now.saturating_duration_since(t) < PROBE_GRACE))
+            && self.window_start.is_some_and(|(_, e)| estimate * 2 >= e);
+        // After a failed climb has fallen back one layer, the estimate's dip must last before it
+        // goes further.
+        let fell_back = failed_climb && self.last_down.is_some_and(|d| self.last_up.is_some_and(|u| d >= u));
+        let patient = fell_back || probe_dip;
         let down_ok = wants_down
-            && (steep || self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= DOWN_SUSTAIN));
+            && (steep && !patient
+                || self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= DOWN_SUSTAIN * if patient { 2 } else { 1 }));
         let up_to = |i: usize| if tracks[i].resized { up_resized[i] } else { up[i] };
         let wants_up = (0..tracks.len()).any(|i| up_to(i) > current[i]);
         self.up_since = if wants_up { Some(self.up_since.unwrap_or(now)) } else { None };
+        // After congestion, an up-switch needs the estimate to have allowed it for a while with
+        // the link carrying what the step will cost (a probe window's padding): a probe
+        // cluster's estimate alone overshoots on a link with a token bucket.
+        let padded = self.probing_until.is_some()
+            && self.window_start.is_some_and(|(t, _)| now.saturating_duration_since(t) >= PADDED);
         let sustained_up = self.last_down.is_none()
-            || self.up_since.is_some_and(|t| now.saturating_duration_since(t) >= UP_SUSTAIN);
+            || padded && self.up_since.is_some_and(|t| now.saturating_duration_since(t) >= UP_SUSTAIN);
+        // Resuming a paused track at its lowest layer risks little: a shorter wait.
+        let sustained_resume = self.last_down.is_none()
+            || self.up_since.is_some_and(|t| now.saturating_duration_since(t) >= UP_SUSTAIN / 2);
 
         let mut changes = vec![None; tracks.len()];
         let mut downgraded = false;
@@ -253,15 +306,23 @@ impl Downlink {
                 if !down_ok {
                     None
                 } else {
-                    let target = match keep[i] {
+                    let mut target = match keep[i] {
                         None if lenient[i].is_some() => track.usable().next().map(|(l, _)| *l),
                         other => other,
                     };
+                    // A climb that just failed goes back one layer, not further, unless even
+                    // that is far beyond the estimate: the estimate overshoots downwards for a
+                    // moment after the losses the failed layer caused, and falling lower would
+                    // only mean another climb.
+                    if failed_climb && !fell_back {
+                        let one_down = track.usable().map(|(l, _)| *l).filter(|l| Some(*l) < cur).last();
+                        target = target.max(one_down.min(lenient[i]));
+                    }
                     downgraded |= target < cur;
                     Some((target, Reason::Bandwidth))
                 }
             } else if up_to(i) > cur
-                && (track.resized || sustained_up)
+                && (track.resized || sustained_up || cur.is_none() && sustained_resume)
                 && (up_allowed || cur.is_none() && self.resume_allowed(now))
             {
                 upgraded = true;
@@ -280,10 +341,17 @@ impl Downlink {
         }
 
         if downgraded {
-            let failed_climb = self.last_up.is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
-            self.hold = if failed_climb { (self.hold * 2).min(MAX_HOLD) } else { BASE_HOLD };
+            self.down_since = None;
+            self.hold = match (failed_climb, fell_back) {
+                (true, false) => (self.hold * 2).min(MAX_HOLD),
+                (true, true) => self.hold,
+                (false, _) => BASE_HOLD,
+            };
             self.up_at = Some(now + self.hold);
             self.last_down = Some(now);
+            if self.probing_until.is_some() {
+                self.window_end = Some(now);
+            }
             self.probing_until = None;
             self.next_probe = Some(now + self.hold);
             self.peak = Some((estimate, now));
@@ -291,6 +359,9 @@ impl Downlink {
         if upgraded {
             self.last_up = Some(now);
             self.up_since = None;
+            if self.probing_until.is_some() {
+                self.window_end = Some(now);
+            }
             self.probing_until = None;
             self.probe_backoff = PROBE_BACKOFF;
             self.next_probe = Some(now + PROBE_BACKOFF);
@@ -303,7 +374,8 @@ impl Downlink {
             tracks.iter().zip(targets).map(|(t, l)| t.rate(*l)).sum::<u64>() + reserved
         };
         // Ask the estimator to look for enough to climb to the preferred quality with headroom.
-        let desired = (total(&ideal) as f64 * UP_HEADROOM * 1.1) as u64;
+        let potential: u64 = tracks.iter().zip(&ideal).map(|(t, l)| t.rate(*l).max(t.potential)).sum::<u64>() + reserved;
+        let wanted = (potential as f64 * UP_HEADROOM * 1.1) as u64;
         let next_step = next_step(tracks, &after).map(|targets| total(&targets));
         let paused = (0..tracks.len()).any(|i| after[i].is_none() && tracks[i].max_layer.is_some());
         if paused {
@@ -312,14 +384,37 @@ impl Downlink {
                 self.next_probe = Some(t.min(now + PAUSED_PROBE_EVERY));
             }
         }
-        let pad_to = match next_step {
+        let window_was_open = self.probing_until.is_some();
+        let pad = match next_step {
             Some(rate) if (up_allowed || paused && self.resume_allowed(now)) && !upgraded => self.probe(now, rate, paused),
             _ => {
+                if self.probing_until.is_some() {
+                    self.window_end = Some(now);
+                }
                 self.probing_until = None;
                 0
             }
         };
-        Plan { changes, pad_to, desired }
+        let probing = pad > 0;
+        // While a track is paused the link may carry little more than audio: probe clusters
+        // only, no padding on top of the audio.
+        let pad_to = if paused { 0 } else { pad };
+        let reset_to =
+            (paused && probing && !window_was_open && estimate < reserved).then_some((reserved * 3 / 2).max(MIN_RESET));
+        // str0m sends a probe cluster (a short burst at up to twice the estimate, continued
+        // exponentially while it succeeds) when the desired rate rises above the estimate. Until
+        // the first congestion the preferred quality is asked for all along (str0m's start-up
+        // probes use it); after one, only during probe windows, and what the targets use between
+        // them, so that each window starts with a rise, and so a probe: padding alone is capped
+        // at the estimate and raises it by a few percent a second, far too slowly to bring a
+        // paused video back.
+        let desired = match (probing, paused) {
+            _ if self.last_down.is_none() => wanted,
+            (true, true) => wanted,
+            (true, false) => pad,
+            (false, _) => total(&after),
+        };
+        Plan { changes, pad_to, probing, reset_to, desired }
     }
 
     /// A paused track comes back as soon as the hold after the downgrade that paused it ends,
@@ -328,22 +423,31 @@ impl Downlink {
         self.last_down.is_none_or(|t| now.saturating_duration_since(t) >= BASE_HOLD)
     }
 
+    /// End the open probe window without an up-switch, and back off.
+    fn close_window(&mut self, now: Instant) {
+        self.probing_until = None;
+        self.window_end = Some(now);
+        self.next_probe = Some(now + self.probe_backoff);
+        self.probe_backoff = (self.probe_backoff * 2).min(MAX_PROBE_BACKOFF);
+    }
+
     /// Probe toward `rate` in windows: returns the padding target now.
     fn probe(&mut self, now: Instant, rate: u64, paused: bool) -> u64 {
         let padded = (rate as f64 * UP_HEADROOM) as u64;
         match self.probing_until {
-            Some(until) if now < until => padded,
+            // A window stays open while the estimate allows the step and the up-switch waits for
+            // it to last.
+            Some(until) if now < until || self.up_since.is_some() => padded,
             Some(_) => {
                 // The window ended without an up-switch: back off.
-                self.probing_until = None;
-                self.next_probe = Some(now + self.probe_backoff);
-                self.probe_backoff = (self.probe_backoff * 2).min(MAX_HOLD);
+                self.close_window(now);
                 0
             }
             None if self.next_probe.is_none_or(|t| now >= t) => {
                 // Short windows while paused: the link may be far below the probe's rate, and
                 // audio shares it.
                 self.probing_until = Some(now + if paused { PAUSED_PROBE_WINDOW } else { PROBE_WINDOW });
+                self.window_start = Some((now, self.estimate.unwrap_or(INITIAL_ESTIMATE)));
                 padded
             }
             None => 0,
@@ -377,11 +481,12 @@ mod tests {
             layers: vec![(0, 150_000), (1, 500_000), (2, 1_500_000)],
             max_layer: max,
             resized: false,
+            potential: 0,
         }
     }
 
     fn screen() -> TrackNeed {
-        TrackNeed { priority: Priority::Screen, layers: vec![(1, 300_000), (2, 800_000)], max_layer: Some(2), resized: false }
+        TrackNeed { priority: Priority::Screen, layers: vec![(1, 300_000), (2, 800_000)], max_layer: Some(2), resized: false, potential: 0 }
     }
 
     #[test]
@@ -455,6 +560,99 @@ mod tests {
         assert!(switches <= 8, "{switches} switches");
     }
 
+    #[test]
+    fn a_failed_climb_falls_back_one_layer_not_to_the_bottom() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 2, 800_000, &mut cur);
+        assert_eq!(cur, Some(1));
+        // An overshooting estimate takes it up; the losses the top layer causes then make the
+        // estimate dip below even the middle layer: back to the middle layer, not the lowest.
+        let t1 = t0 + Duration::from_secs(10);
+        steady(&mut d, t1, 3, 3_000_000, &mut cur);
+        assert_eq!(cur, Some(2));
+        steady(&mut d, t1 + Duration::from_secs(3), 1, 400_000, &mut cur);
+        assert_eq!(cur, Some(1));
+        // Far below even that, it goes on down once the dip lasts.
+        steady(&mut d, t1 + Duration::from_secs(4), 2, 200_000, &mut cur);
+        assert_eq!(cur, Some(0));
+    }
+
+    #[test]
+    fn each_probe_window_after_congestion_raises_the_desired_rate_so_str0m_probes() {
+        let (mut d, t0, cur) = paused_at_60k();
+        let tracks = [camera(Some(2))];
+        let mut rises = 0;
+        let mut last = None;
+        for step in 0..80 {
+            d.estimate = Some(60_000);
+            let plan = d.plan(t0 + BASE_HOLD + Duration::from_millis(250 * step), &tracks, &[cur], 40_000);
+            if plan.probing {
+                assert_eq!(plan.pad_to, 0, "no padding beside the audio while paused: {plan:?}");
+                assert!(plan.desired > 1_500_000, "the preferred quality while probing: {plan:?}");
+            } else {
+                assert_eq!(plan.desired, 40_000, "what the targets use between probes: {plan:?}");
+            }
+            if last.is_some_and(|l| plan.desired > l) {
+                rises += 1;
+            }
+            last = Some(plan.desired);
+        }
+        // 20 s paused: a rise (so a probe cluster) every PAUSED_PROBE_EVERY or so.
+        assert!(rises >= 6, "{rises} rises");
+    }
+
+    #[test]
+    fn an_estimate_sunk_below_the_audio_is_restarted_once_per_probe_window_while_paused() {
+        let (mut d, t0, cur) = paused_at_60k();
+        let tracks = [camera(Some(2))];
+        let (mut resets, mut windows, mut was_probing) = (0, 0, false);
+        for step in 0..80 {
+            d.estimate = Some(15_000);
+            let plan = d.plan(t0 + BASE_HOLD + Duration::from_millis(250 * step), &tracks, &[cur], 40_000);
+            if plan.probing && !was_probing {
+                windows += 1;
+                assert_eq!(plan.reset_to, Some(60_000), "{plan:?}");
+            }
+            resets += usize::from(plan.reset_to.is_some());
+            was_probing = plan.probing;
+        }
+        assert!(windows >= 6, "{windows} probe windows in 20 s");
+        assert_eq!(resets, windows);
+    }
+
+    #[test]
+    fn after_congestion_an_up_switch_waits_for_padding_at_the_step() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        steady(&mut d, t0, 2, 800_000, &mut cur);
+        assert_eq!(cur, Some(1));
+        // A probe cluster's estimate jumps far above the top layer's need: no up-switch before a
+        // probe window has padded toward the step for PADDED.
+        let tracks = [camera(Some(2))];
+        let t1 = t0 + Duration::from_secs(2);
+        let mut up_at = None;
+        let mut window_at = None;
+        for step in 0..60 {
+            let now = t1 + Duration::from_millis(250 * step);
+            d.estimate = Some(3_000_000);
+            let plan = d.plan(now, &tracks, &[cur], 40_000);
+            if plan.probing && window_at.is_none() {
+                window_at = Some(now);
+                assert!(plan.pad_to > 1_500_000, "pads toward the top layer: {plan:?}");
+            }
+            if let Some((t, _)) = plan.changes[0] {
+                cur = t;
+                up_at.get_or_insert(now);
+            }
+        }
+        let (window_at, up_at) = (window_at.expect("a probe window"), up_at.expect("an up-switch"));
+        assert!(up_at >= window_at + PADDED, "up {:?} after the window opened", up_at - window_at);
+        assert_eq!(cur, Some(2));
+    }
+
     /// A downlink whose camera was paused by 2 s at 60 kbit/s: (downlink, start, target).
     fn paused_at_60k() -> (Downlink, Instant, Option<u8>) {
         let mut d = Downlink::default();
@@ -472,7 +670,7 @@ mod tests {
         let now = t0 + Duration::from_secs(10);
         d.estimate = Some(60_000);
         let plan = d.plan(now, &tracks, &[cur], 40_000);
-        assert!(plan.pad_to > 150_000, "probes toward the lowest layer: {plan:?}");
+        assert!(plan.probing && plan.desired > 150_000, "probes toward the lowest layer: {plan:?}");
         steady(&mut d, now, 5, 3_000_000, &mut cur);
         assert!(cur.is_some());
     }
@@ -525,7 +723,8 @@ mod tests {
             d.estimate = Some(60_000);
             let plan = d.plan(now, &tracks, &[cur], 40_000);
             assert_eq!(plan.changes[0], None);
-            if plan.pad_to > 0 {
+            assert_eq!(plan.reset_to, None, "the estimate covers the audio: no restart");
+            if plan.probing {
                 longest = longest.max(now - last_probe);
                 last_probe = now;
             }

@@ -19,6 +19,11 @@ use crate::slots::Pix;
 use crate::track::{OutTrack, video_codec};
 use crate::{LeaveReason, Sfu, Signal};
 
+/// Bytes a forwarded packet takes on the wire beside its payload: RTP header (12) and
+/// extensions (about 20), SRTP tag (10), UDP (8) and IPv4 (20). Layer rates count them, so that
+/// they compare with the bandwidth estimate, which measures the wire.
+pub(crate) const WIRE_OVERHEAD: usize = 70;
+
 impl Sfu {
     pub(crate) fn forward(&mut self, now: Instant, pix: Pix, packet: RtpPacket) {
         let interval = self.config.keyframe_request_interval;
@@ -58,7 +63,7 @@ impl Sfu {
             }
         }
         let layer = &mut track.layers[pos];
-        layer.rate.add(now, packet.payload.len() + 12);
+        layer.rate.add(now, packet.payload.len() + WIRE_OVERHEAD);
         layer.last_packet = now;
         if let Some(size) = vp8.and_then(|d| d.keyframe_size) {
             layer.size = Some(size);
