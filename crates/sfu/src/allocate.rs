@@ -349,20 +349,14 @@ impl Downlink {
             };
             self.up_at = Some(now + self.hold);
             self.last_down = Some(now);
-            if self.probing_until.is_some() {
-                self.window_end = Some(now);
-            }
-            self.probing_until = None;
+            self.end_window(now);
             self.next_probe = Some(now + self.hold);
             self.peak = Some((estimate, now));
         }
         if upgraded {
             self.last_up = Some(now);
             self.up_since = None;
-            if self.probing_until.is_some() {
-                self.window_end = Some(now);
-            }
-            self.probing_until = None;
+            self.end_window(now);
             self.probe_backoff = PROBE_BACKOFF;
             self.next_probe = Some(now + PROBE_BACKOFF);
         }
@@ -388,10 +382,7 @@ impl Downlink {
         let pad = match next_step {
             Some(rate) if (up_allowed || paused && self.resume_allowed(now)) && !upgraded => self.probe(now, rate, paused),
             _ => {
-                if self.probing_until.is_some() {
-                    self.window_end = Some(now);
-                }
-                self.probing_until = None;
+                self.end_window(now);
                 0
             }
         };
@@ -423,10 +414,16 @@ impl Downlink {
         self.last_down.is_none_or(|t| now.saturating_duration_since(t) >= BASE_HOLD)
     }
 
+    /// End the probe window if one is open.
+    fn end_window(&mut self, now: Instant) {
+        if self.probing_until.take().is_some() {
+            self.window_end = Some(now);
+        }
+    }
+
     /// End the open probe window without an up-switch, and back off.
     fn close_window(&mut self, now: Instant) {
-        self.probing_until = None;
-        self.window_end = Some(now);
+        self.end_window(now);
         self.next_probe = Some(now + self.probe_backoff);
         self.probe_backoff = (self.probe_backoff * 2).min(MAX_PROBE_BACKOFF);
     }
