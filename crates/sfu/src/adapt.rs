@@ -155,8 +155,12 @@ impl Sfu {
                 .iter()
                 .filter(|l| max_layer.is_some_and(|m| l.index <= m))
                 .map(|l| {
+                    // What the layer may grow to: its measured rate is still climbing while the
+                    // publisher's encoder ramps up (longer than RAMP_UP when its own uplink
+                    // estimate grows slowly), and the estimator must look ahead of it.
                     let measured = if l.live(now) { l.rate.bps() } else { 0 };
                     layer_rate(measured, l.index, now.saturating_duration_since(l.first_packet), track.source)
+                        .max(nominal_rate(l.index, track.source))
                 })
                 .max()
                 .unwrap_or(0);
@@ -171,6 +175,9 @@ impl Sfu {
             return;
         }
         let plan = s.downlink.plan(now, &tracks, &current, audio);
+        if plan.changes.iter().any(Option::is_some) {
+            tracing::trace!(participant = %s.id, ?tracks, ?current, quiet = s.downlink.quiet(now), "allocation inputs");
+        }
         let estimate = s.downlink.estimate;
         let mut signals = Vec::new();
         let mut wanted = Vec::new();
@@ -296,11 +303,16 @@ fn active_rids(track: &Published, want: Option<u8>) -> Vec<String> {
 /// rank) while the publisher's encoder is still ramping up (its first [`RAMP_UP`]), so a layer
 /// is not picked for a rate it will soon exceed, nor shunned for its first keyframe.
 fn layer_rate(measured: u64, index: u8, age: Duration, source: Source) -> u64 {
-    let nominal = if source == Source::Screen { &NOMINAL_SCREEN_RATES } else { &NOMINAL_RATES };
-    match nominal.get(usize::from(index)) {
-        Some(&nominal) if measured == 0 || age < RAMP_UP => nominal,
+    match nominal_rate(index, source) {
+        nominal if nominal > 0 && (measured == 0 || age < RAMP_UP) => nominal,
         _ => measured.max(30_000),
     }
+}
+
+/// confab's client's maximum rate for a layer rank (0 for ranks above its three).
+fn nominal_rate(index: u8, source: Source) -> u64 {
+    let nominal = if source == Source::Screen { &NOMINAL_SCREEN_RATES } else { &NOMINAL_RATES };
+    nominal.get(usize::from(index)).copied().unwrap_or(0)
 }
 
 /// The highest layer worth sending to a tile of `size` device pixels: the smallest layer at

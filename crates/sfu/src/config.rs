@@ -52,6 +52,9 @@ impl SfuConfig {
             .set_dtls_cert(cert)
             // Per-subscriber bandwidth estimation from TWCC feedback, for layer selection.
             .enable_bwe(Some(Bitrate::bps(crate::allocate::INITIAL_ESTIMATE)))
+            // Peer stats carry the downlink's loss from TWCC feedback (over the last second),
+            // which the allocator weighs beside the estimate.
+            .set_stats_interval(Some(std::time::Duration::from_millis(250)))
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)

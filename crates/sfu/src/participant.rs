@@ -314,6 +314,11 @@ impl Participant {
                 trace!(participant = %self.id, %estimate, "estimate");
                 self.downlink.estimate = Some(estimate.as_u64());
             }
+            RtcEvent::PeerStats(stats) => {
+                trace!(participant = %self.id, loss = ?stats.egress_loss_fraction, rtt = ?stats.rtt, "downlink stats");
+                self.downlink.observe(now, stats.egress_loss_fraction, stats.rtt);
+            }
+            RtcEvent::MediaEgressStats(_) | RtcEvent::MediaIngressStats(_) => {}
             RtcEvent::Connected => {
                 debug!(participant = %self.id, "media connected");
                 self.media_connected = true;
