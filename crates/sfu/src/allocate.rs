@@ -23,7 +23,9 @@
 //! - a paused track is probed with clusters only (no padding beside the audio), every 2 s, from
 //!   a restarted estimator when the estimate has sunk below what the audio gets through, so its
 //!   video comes back by itself within a few seconds of the link;
-//! - a climb that fails falls back one layer, not to the bottom.
+//! - a climb that fails falls back one layer, not to the bottom;
+//! - a screen share keeps its layer through a dip for up to [`SCREEN_SHIELD`] while the tracks
+//!   after it give way.
 //!
 //! Everything here is a value computation from its inputs and `now`; the caller applies it.
 
@@ -96,6 +98,9 @@ const PROBE_GRACE: Duration = Duration::from_secs(2);
 const FLAT_RESET_EVERY: Duration = Duration::from_secs(4);
 /// The lowest rate str0m's estimator is restarted from (see [`Plan::reset_to`]), bit/s.
 const MIN_RESET: u64 = 50_000;
+/// How long a screen share keeps its layer through a dip while the tracks after it give way
+/// (when that layer alone is within [`PAUSE_SLACK`] of the budget).
+const SCREEN_SHIELD: Duration = Duration::from_secs(4);
 
 /// Allocation order between tracks (lower first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,6 +179,37 @@ pub fn allocate(budget: u64, tracks: &[TrackNeed]) -> Vec<Option<u8>> {
     targets
 }
 
+/// [`allocate`] with the `held` tracks kept at their `current` layer whatever it costs: what
+/// they use comes off the budget first, and the other tracks share the rest.
+fn allocate_holding(budget: u64, tracks: &[TrackNeed], current: &[Option<u8>], held: &[bool]) -> Vec<Option<u8>> {
+    if !held.contains(&true) {
+        return allocate(budget, tracks);
+    }
+    let used: u64 = (0..tracks.len()).filter(|&i| held[i]).map(|i| tracks[i].rate(current[i])).sum();
+    let others: Vec<TrackNeed> = (0..tracks.len())
+        .map(|i| if held[i] { TrackNeed { max_layer: None, ..tracks[i].clone() } } else { tracks[i].clone() })
+        .collect();
+    let mut targets = allocate(budget.saturating_sub(used), &others);
+    for i in (0..tracks.len()).filter(|&i| held[i]) {
+        targets[i] = current[i];
+    }
+    targets
+}
+
+/// The split an up-switch may follow: [`allocate`], except that a track it would put below its
+/// current layer keeps that layer (going down is the dip timers' business, not an up-switch's),
+/// and the others share what is left. Without this, a camera could climb into the room a
+/// screen share above it needs, and be taken down again.
+fn allocate_up(budget: u64, tracks: &[TrackNeed], current: &[Option<u8>]) -> Vec<Option<u8>> {
+    let split = allocate(budget, tracks);
+    let held: Vec<bool> = (0..tracks.len())
+        .map(|i| {
+            split[i] < current[i] && tracks[i].max_layer.is_some() && tracks[i].layers.iter().any(|(l, _)| Some(*l) == current[i])
+        })
+        .collect();
+    allocate_holding(budget, tracks, current, &held)
+}
+
 /// Why a track's target changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -247,6 +283,8 @@ pub struct Downlink {
     peak: Option<(u64, Instant)>,
     /// When str0m's estimator was last restarted.
     last_reset: Option<Instant>,
+    /// Since when the estimate has been below what a screen share's current layer needs.
+    screen_dip_since: Option<Instant>,
 }
 
 impl Default for Downlink {
@@ -268,6 +306,7 @@ impl Default for Downlink {
             down_since: None,
             peak: None,
             last_reset: None,
+            screen_dip_since: None,
         }
     }
 }
@@ -304,17 +343,37 @@ impl Downlink {
     pub fn plan(&mut self, now: Instant, tracks: &[TrackNeed], current: &[Option<u8>], reserved: u64) -> Plan {
         let estimate = self.estimate.unwrap_or(INITIAL_ESTIMATE);
         let budget = estimate.saturating_sub(reserved);
-        let keep = allocate(budget, tracks);
+        let raw_keep = allocate(budget, tracks);
+        // A screen share keeps its layer through a dip for a while, the tracks after it giving
+        // way first: cutting them is often enough to end the congestion (a screen share's first
+        // seconds cost several times its steady rate), and the estimate, probed meanwhile, comes
+        // back. A dip that outlasts the shield, or one far below the screen share's layer,
+        // takes it down as any other.
+        let screen_dip = (0..tracks.len())
+            .any(|i| tracks[i].priority == Priority::Screen && tracks[i].max_layer.is_some() && raw_keep[i] < current[i]);
+        self.screen_dip_since = if screen_dip { Some(self.screen_dip_since.unwrap_or(now)) } else { None };
+        let shield = self.screen_dip_since.is_some_and(|t| now.saturating_duration_since(t) < SCREEN_SHIELD);
+        let ideal = allocate(u64::MAX, tracks);
+        let held: Vec<bool> = (0..tracks.len())
+            .map(|i| {
+                shield
+                    && tracks[i].priority == Priority::Screen
+                    && raw_keep[i] < current[i]
+                    && ideal[i] >= current[i]
+                    && tracks[i].layers.iter().any(|(l, _)| Some(*l) == current[i])
+                    && tracks[i].rate(current[i]) as f64 <= budget as f64 * PAUSE_SLACK
+            })
+            .collect();
+        let keep = allocate_holding(budget, tracks, current, &held);
         // A track keeps its lowest layer rather than pause until the estimate is well below
         // what it needs: pausing is the last resort, and early estimates wander.
-        let lenient = allocate((budget as f64 * PAUSE_SLACK) as u64, tracks);
-        let up = allocate((budget as f64 / UP_HEADROOM) as u64, tracks);
+        let lenient = allocate_holding((budget as f64 * PAUSE_SLACK) as u64, tracks, current, &held);
+        let up = allocate_up((budget as f64 / UP_HEADROOM) as u64, tracks, current);
         if self.peak.is_none_or(|(rate, at)| estimate >= rate || now.saturating_duration_since(at) > PEAK_MEMORY) {
             self.peak = Some((estimate, now));
         }
         let peak_budget = self.peak.map_or(0, |(rate, _)| rate).max(estimate).saturating_sub(reserved);
-        let up_resized = allocate((peak_budget as f64 / UP_HEADROOM) as u64, tracks);
-        let ideal = allocate(u64::MAX, tracks);
+        let up_resized = allocate_up((peak_budget as f64 / UP_HEADROOM) as u64, tracks, current);
         let up_allowed = self.up_at.is_none_or(|t| now >= t);
         if self.last_down.is_some_and(|t| now.saturating_duration_since(t) > MAX_HOLD * 2) {
             self.hold = BASE_HOLD;
@@ -323,7 +382,8 @@ impl Downlink {
         // Sustained conditions: what the estimate allows must hold for a while before it moves
         // layers (except a steep fall, which moves them at once).
         let current_need: u64 = tracks.iter().zip(current).map(|(t, l)| t.rate(*l)).sum();
-        let wants_down = (0..tracks.len()).any(|i| keep[i] < current[i] && tracks[i].max_layer.is_some());
+        // A held screen share still counts as a dip: str0m is asked to probe, and the timer runs.
+        let wants_down = (0..tracks.len()).any(|i| raw_keep[i] < current[i] && tracks[i].max_layer.is_some());
         let steep = (budget as f64) < current_need as f64 * DOWN_AT_ONCE;
         self.down_since = if wants_down { Some(self.down_since.unwrap_or(now)) } else { None };
         let failed_climb = self.last_up.is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
@@ -605,6 +665,61 @@ mod tests {
         // 400 kbit/s: the screen share first, one camera fits, the other is paused.
         assert_eq!(allocate(460_000, &tracks), [Some(0), Some(1), None]);
         assert_eq!(allocate(100_000, &tracks), [None, None, None]);
+    }
+
+    /// Camera (at its middle layer) and screen share (at its top) on `estimate` for `ms`,
+    /// without TWCC stats; returns the targets after and the switches of each.
+    fn camera_and_screen(d: &mut Downlink, t0: Instant, ms: u64, estimate: u64, cur: &mut [Option<u8>; 2]) -> [usize; 2] {
+        let tracks = [camera(Some(1)), screen()];
+        let mut switches = [0, 0];
+        for step in 0..ms / 250 {
+            let now = t0 + Duration::from_millis(250 * step);
+            d.estimate = Some(estimate);
+            for (i, change) in d.plan(now, &tracks, &cur[..], 40_000).changes.into_iter().enumerate() {
+                if let Some((t, _)) = change {
+                    cur[i] = t;
+                    switches[i] += 1;
+                }
+            }
+        }
+        switches
+    }
+
+    #[test]
+    fn a_screen_share_keeps_its_layer_while_the_camera_gives_way() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = [Some(1), Some(2)];
+        assert_eq!(camera_and_screen(&mut d, t0, 5_000, 2_000_000, &mut cur), [0, 0]);
+        // 640 kbit/s: the screen share's top alone (800k) is within twice the budget; the camera
+        // drops to its lowest at once, the screen share stays.
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(camera_and_screen(&mut d, t1, 3_000, 640_000, &mut cur), [1, 0]);
+        assert_eq!(cur, [Some(0), Some(2)]);
+        // The estimate recovers (the camera's cut ended the congestion): the screen share never
+        // moved.
+        let t2 = t1 + Duration::from_secs(3);
+        assert_eq!(camera_and_screen(&mut d, t2, 3_000, 1_100_000, &mut cur), [0, 0]);
+        assert_eq!(cur, [Some(0), Some(2)]);
+    }
+
+    #[test]
+    fn a_dip_that_outlasts_the_shield_takes_the_screen_share_down() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = [Some(1), Some(2)];
+        camera_and_screen(&mut d, t0, 5_000, 2_000_000, &mut cur);
+        let t1 = t0 + Duration::from_secs(5);
+        camera_and_screen(&mut d, t1, 3_500, 640_000, &mut cur);
+        assert_eq!(cur, [Some(0), Some(2)], "held for the first 3.5 s");
+        camera_and_screen(&mut d, t1 + Duration::from_millis(3_500), 1_500, 640_000, &mut cur);
+        assert_eq!(cur[1], Some(1), "down after the shield");
+        // A dip far below the screen share's layer is not shielded at all.
+        let mut d = Downlink::default();
+        let mut cur = [Some(1), Some(2)];
+        camera_and_screen(&mut d, t0, 5_000, 2_000_000, &mut cur);
+        camera_and_screen(&mut d, t1, 750, 350_000, &mut cur);
+        assert_eq!(cur[1], Some(1));
     }
 
     #[test]
