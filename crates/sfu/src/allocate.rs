@@ -98,6 +98,9 @@ const PROBE_GRACE: Duration = Duration::from_secs(2);
 const FLAT_RESET_EVERY: Duration = Duration::from_secs(4);
 /// The lowest rate str0m's estimator is restarted from (see [`Plan::reset_to`]), bit/s.
 const MIN_RESET: u64 = 50_000;
+/// A dip on a quiet link without loss restarts str0m's estimator from what the current layers
+/// need after this long (see [`Downlink::plan`]).
+const QUIET_RESET_AFTER: Duration = Duration::from_millis(1500);
 /// How long a screen share keeps its layer through a dip while the tracks after it give way
 /// (when that layer alone is within [`PAUSE_SLACK`] of the budget).
 const SCREEN_SHIELD: Duration = Duration::from_secs(4);
@@ -539,10 +542,21 @@ impl Downlink {
         let flat = last_window_estimate.is_some_and(|e| e.abs_diff(estimate) * 100 <= e)
             && next_step.is_some_and(|rate| estimate < rate);
         let reset_due = self.last_reset.is_none_or(|t| now.saturating_duration_since(t) >= FLAT_RESET_EVERY);
+        // A dip that has lasted on a link with no queue and no loss: the link carries what the
+        // current layers send, so the estimate below it is the estimator's error (an overuse
+        // it read into a busy receiver's timing, after which it climbs back slowly or not at
+        // all). Restart it from what the layers need; its start-up probes look further.
+        let quiet_dip = quiet
+            && self.loss.is_none_or(|l| l < LOSSY)
+            && !downgraded
+            && current_need > 0
+            && self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= QUIET_RESET_AFTER);
         let reset_to = if opened && paused && estimate < reserved {
             Some((reserved * 3 / 2).max(MIN_RESET))
         } else if opened && flat && reset_due {
             Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
+        } else if quiet_dip && reset_due {
+            Some(((current_need + reserved) as f64 * 1.05) as u64)
         } else {
             None
         };
@@ -778,6 +792,8 @@ mod tests {
         d.estimate = Some(1_300_000);
         let plan = d.plan(t1 + Duration::from_millis(1500), &[camera(Some(2))], &[cur], 40_000);
         assert!(plan.desired > 1_540_000, "asks for more than the layers need: {}", plan.desired);
+        // At 1.5 s the estimator is restarted from what the layers need (1.54 Mbit/s with audio).
+        assert_eq!(plan.reset_to, Some(1_617_000));
         // Had it lasted, it would have been believed.
         let mut d2 = d.clone();
         let mut cur2 = cur;
