@@ -9,7 +9,9 @@
 //! - a layer is kept while the estimate covers it; going down waits [`DOWN_SUSTAIN`] unless the
 //!   estimate is far below, and [`QUIET_DOWN_SUSTAIN`] for any dip on a link that shows no
 //!   congestion (str0m's estimator is noisy on a busy receiver), during which str0m is asked to
-//!   probe so that the estimate settles the question;
+//!   probe, and after [`QUIET_RESET_AFTER`] its estimator is restarted from what the layers
+//!   need: a link that stays quiet keeps its layers; a full queue (the round trip far above its
+//!   base, and loss) moves them at once, before the estimate falls;
 //! - going up needs the estimate to cover the higher layer with [`UP_HEADROOM`] to spare, and not
 //!   within a hold time of a bandwidth downgrade; the hold doubles each time an up-switch is
 //!   followed by a downgrade soon after (a link that cannot carry the layer), up to
@@ -101,6 +103,14 @@ const MIN_RESET: u64 = 50_000;
 /// A dip on a quiet link without loss restarts str0m's estimator from what the current layers
 /// need after this long (see [`Downlink::plan`]).
 const QUIET_RESET_AFTER: Duration = Duration::from_millis(1500);
+/// At most one such restart this often.
+const QUIET_RESET_EVERY: Duration = Duration::from_secs(2);
+/// A round trip this far above its base, with [`CONGESTED_LOSS`], is a full queue.
+const CONGESTED_RTT_RISE: Duration = Duration::from_millis(60);
+/// See [`CONGESTED_RTT_RISE`].
+const CONGESTED_LOSS: f32 = 0.05;
+/// After a downgrade, a full queue is the old layers' still draining for this long.
+const CONGESTION_SETTLE: Duration = Duration::from_secs(3);
 /// How long a screen share keeps its layer through a dip while the tracks after it give way
 /// (when that layer alone is within [`PAUSE_SLACK`] of the budget).
 const SCREEN_SHIELD: Duration = Duration::from_secs(4);
@@ -341,10 +351,34 @@ impl Downlink {
         self.loss.is_none_or(|l| l < QUIET_LOSS) && median.is_some_and(|r| *r <= base + QUIET_RTT_RISE)
     }
 
+    /// The link's queue is full: the round trip's last two samples (of the last 600 ms) are
+    /// [`CONGESTED_RTT_RISE`] above its base and loss is at least [`CONGESTED_LOSS`]; the loss.
+    fn congested(&self, now: Instant) -> Option<f32> {
+        let base = self.rtts.iter().map(|(_, r)| *r).min()?;
+        let loss = self.loss.filter(|l| *l >= CONGESTED_LOSS)?;
+        let recent: Vec<Duration> = self
+            .rtts
+            .iter()
+            .rev()
+            .take(2)
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= Duration::from_millis(600))
+            .map(|(_, r)| *r)
+            .collect();
+        (recent.len() == 2 && recent.iter().all(|r| *r >= base + CONGESTED_RTT_RISE)).then_some(loss)
+    }
+
     /// New targets for `tracks`, whose targets are now `current`; `reserved` bit/s of the
     /// estimate are taken (audio).
     pub fn plan(&mut self, now: Instant, tracks: &[TrackNeed], current: &[Option<u8>], reserved: u64) -> Plan {
-        let estimate = self.estimate.unwrap_or(INITIAL_ESTIMATE);
+        let current_need: u64 = tracks.iter().zip(current).map(|(t, l)| t.rate(*l)).sum();
+        // A full queue (the round trip far above its base, and loss) is known from the TWCC
+        // feedback a second or more before str0m's estimate falls: the link carries at most
+        // what got through, less a margin for the queue to drain.
+        let congestion_cap = self
+            .congested(now)
+            .filter(|_| current_need > 0 && self.last_down.is_none_or(|t| now.saturating_duration_since(t) >= CONGESTION_SETTLE))
+            .map(|loss| ((current_need + reserved) as f64 * f64::from(1.0 - loss) * 0.85) as u64);
+        let estimate = self.estimate.unwrap_or(INITIAL_ESTIMATE).min(congestion_cap.unwrap_or(u64::MAX));
         let budget = estimate.saturating_sub(reserved);
         let raw_keep = allocate(budget, tracks);
         // A screen share keeps its layer through a dip for a while, the tracks after it giving
@@ -384,10 +418,9 @@ impl Downlink {
 
         // Sustained conditions: what the estimate allows must hold for a while before it moves
         // layers (except a steep fall, which moves them at once).
-        let current_need: u64 = tracks.iter().zip(current).map(|(t, l)| t.rate(*l)).sum();
         // A held screen share still counts as a dip: str0m is asked to probe, and the timer runs.
         let wants_down = (0..tracks.len()).any(|i| raw_keep[i] < current[i] && tracks[i].max_layer.is_some());
-        let steep = (budget as f64) < current_need as f64 * DOWN_AT_ONCE;
+        let steep = (budget as f64) < current_need as f64 * DOWN_AT_ONCE || congestion_cap.is_some();
         self.down_since = if wants_down { Some(self.down_since.unwrap_or(now)) } else { None };
         let failed_climb = self.last_up.is_some_and(|t| now.saturating_duration_since(t) < FAILED_CLIMB);
         // A dip during a probe window or just after it, not below half the estimate before it,
@@ -402,7 +435,7 @@ impl Downlink {
         // A dip on a quiet link is most likely the estimator's noise, or an estimate that sank
         // while little was sent (str0m cannot measure what it does not send; a tile that just
         // grew meets one): give it time, and a link that really shrank shows it meanwhile.
-        let quiet = self.quiet(now);
+        let quiet = self.quiet(now) && congestion_cap.is_none();
         let sustain = if quiet && self.loss.is_some_and(|l| l >= LOSSY) {
             LOSSY_QUIET_DOWN_SUSTAIN
         } else if quiet {
@@ -542,20 +575,24 @@ impl Downlink {
         let flat = last_window_estimate.is_some_and(|e| e.abs_diff(estimate) * 100 <= e)
             && next_step.is_some_and(|rate| estimate < rate);
         let reset_due = self.last_reset.is_none_or(|t| now.saturating_duration_since(t) >= FLAT_RESET_EVERY);
-        // A dip that has lasted on a link with no queue and no loss: the link carries what the
-        // current layers send, so the estimate below it is the estimator's error (an overuse
-        // it read into a busy receiver's timing, after which it climbs back slowly or not at
-        // all). Restart it from what the layers need; its start-up probes look further.
+        // A dip that has lasted on a link with no queue and little loss: the link carries what
+        // the current layers send, so the estimate below it is the estimator's error (an
+        // overuse it read into a busy receiver's timing, or its loss controller holding it
+        // under random loss; from either it climbs back slowly or not at all). Restart it from
+        // what the layers need; its start-up probes look further. So a quiet link does not lose
+        // layers to the estimate: a link that really shrank shows a queue or heavy loss first.
         let quiet_dip = quiet
-            && self.loss.is_none_or(|l| l < LOSSY)
             && !downgraded
             && current_need > 0
             && self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= QUIET_RESET_AFTER);
+        let dip_since = self.down_since;
         let reset_to = if opened && paused && estimate < reserved {
             Some((reserved * 3 / 2).max(MIN_RESET))
         } else if opened && flat && reset_due {
             Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
-        } else if quiet_dip && reset_due {
+        } else if quiet_dip && self.last_reset.is_none_or(|t| now.saturating_duration_since(t) >= QUIET_RESET_EVERY) {
+            // The dip is over: what follows the restart is a new one.
+            self.down_since = None;
             Some(((current_need + reserved) as f64 * 1.05) as u64)
         } else {
             None
@@ -574,7 +611,7 @@ impl Downlink {
         // During a dip that has not moved layers yet, ask for what the current layers need with
         // headroom: the rise makes str0m probe, so a noisy estimate recovers at once, and a
         // link that really shrank shows it sooner.
-        let checking = self.down_since.is_some() && !downgraded;
+        let checking = dip_since.is_some() && !downgraded;
         let desired = if probing && (paused || self.last_down.is_none()) {
             wanted
         } else if probing {
@@ -582,7 +619,7 @@ impl Downlink {
         } else if checking {
             // str0m drops a rise that comes while it sees overuse (as it does right when the
             // estimate dips): rise again every other plan, so that one lands once that clears.
-            let odd = now.saturating_duration_since(self.down_since.unwrap_or(now)).as_millis() / CHECK_PROBE_EVERY % 2 == 1;
+            let odd = now.saturating_duration_since(dip_since.unwrap_or(now)).as_millis() / CHECK_PROBE_EVERY % 2 == 1;
             ((current_need + reserved) as f64 * if odd { UP_HEADROOM } else { UP_HEADROOM * 1.1 }) as u64
         } else {
             total(&after)
@@ -794,10 +831,12 @@ mod tests {
         assert!(plan.desired > 1_540_000, "asks for more than the layers need: {}", plan.desired);
         // At 1.5 s the estimator is restarted from what the layers need (1.54 Mbit/s with audio).
         assert_eq!(plan.reset_to, Some(1_617_000));
-        // Had it lasted, it would have been believed.
+        // Had it lasted, the layer would have stayed as long as the link stays quiet (the
+        // estimator restarted every 2 s); a queue that builds takes it down soon.
         let mut d2 = d.clone();
         let mut cur2 = cur;
-        assert_eq!(with_rtt(&mut d2, t1 + Duration::from_millis(1500), 1500, 1_300_000, 6, &mut cur2), 1);
+        assert_eq!(with_rtt(&mut d2, t1 + Duration::from_millis(1500), 6000, 1_300_000, 6, &mut cur2), 0);
+        assert_eq!(with_rtt(&mut d2, t1 + Duration::from_millis(7500), 1500, 1_300_000, 90, &mut cur2), 1);
         assert_eq!(cur2, Some(1));
         // It recovers: still on the top layer.
         assert_eq!(with_rtt(&mut d, t1 + Duration::from_millis(1500), 3000, 2_000_000, 5, &mut cur), 0);
@@ -805,15 +844,35 @@ mod tests {
     }
 
     #[test]
-    fn a_steep_fall_on_a_quiet_link_waits_but_not_forever() {
+    fn a_full_queue_downgrades_before_the_estimate_falls_and_only_once() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let mut cur = Some(2);
+        with_rtt(&mut d, t0, 3000, 3_000_000, 5, &mut cur);
+        // The queue fills: round trips of 120 ms and 8 % loss, str0m's estimate still high.
+        let t1 = t0 + Duration::from_secs(3);
+        assert_eq!(feed(&mut d, t1, 500, 3_000_000, Some((0.08, 120)), &mut cur), 1);
+        assert_eq!(cur, Some(1), "what got through (1.54M x 0.92 x 0.85) carries the middle layer");
+        // The old layer's packets drain for a while: that is not a new congestion.
+        assert_eq!(feed(&mut d, t1 + Duration::from_millis(500), 2000, 3_000_000, Some((0.08, 120)), &mut cur), 0);
+        // Loss without a queue, or a queue without loss, is not a full queue.
+        let mut d = Downlink::default();
+        let mut cur = Some(2);
+        with_rtt(&mut d, t0, 3000, 3_000_000, 5, &mut cur);
+        assert_eq!(feed(&mut d, t1, 1000, 3_000_000, Some((0.08, 6)), &mut cur), 0);
+        assert_eq!(feed(&mut d, t1 + Duration::from_secs(1), 1000, 3_000_000, Some((0.0, 120)), &mut cur), 0);
+    }
+
+    #[test]
+    fn a_steep_fall_on_a_quiet_link_waits_for_the_link_to_say_so() {
         // A tile that grew meets an estimate that sank while little was sent.
         let mut d = Downlink::default();
         let t0 = Instant::now();
         let mut cur = Some(2);
         with_rtt(&mut d, t0, 3000, 3_000_000, 5, &mut cur);
         let t1 = t0 + Duration::from_secs(3);
-        assert_eq!(with_rtt(&mut d, t1, 2250, 500_000, 5, &mut cur), 0, "waits for the link to say so");
-        assert_eq!(with_rtt(&mut d, t1 + Duration::from_millis(2250), 500, 500_000, 5, &mut cur), 1, "believed after 2.5 s");
+        assert_eq!(with_rtt(&mut d, t1, 6000, 500_000, 5, &mut cur), 0, "waits for the link to say so");
+        assert_eq!(with_rtt(&mut d, t1 + Duration::from_secs(6), 1000, 500_000, 100, &mut cur), 1, "a queue says so");
         assert!(cur < Some(2));
     }
 
