@@ -51,6 +51,19 @@ pub(crate) struct Cli {
     /// Log filter, e.g. `info`, `debug` or `confab=debug,str0m=warn` [default: info].
     #[arg(long, env = "CONFAB_LOG", value_name = "FILTER")]
     log: Option<String>,
+
+    /// Something else than serving.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Put a running confab under load with headless participants (str0m peers sending
+    /// synthetic media through its real signaling and media path), and report delivery, loss,
+    /// latency and the server's CPU time per forwarded packet.
+    LoadTest(crate::loadtest::Args),
 }
 
 /// The settings as read from a `--config` file. Keys are the long option names.

@@ -4,6 +4,7 @@ mod assets;
 mod config;
 mod error;
 mod http;
+mod loadtest;
 mod net;
 mod registry;
 mod stats;
@@ -26,7 +27,17 @@ use crate::http::AppState;
 use crate::registry::Registry;
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let mut cli = Cli::parse();
+    if let Some(config::Command::LoadTest(args)) = cli.command.take() {
+        return match loadtest::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");

@@ -112,7 +112,7 @@ pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
 }
 
 /// User + system CPU time of this process, from /proc (Linux); `None` elsewhere.
-fn process_cpu_seconds() -> Option<f64> {
+pub(crate) fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
