@@ -73,6 +73,7 @@ fn load_test_measures_delivery_latency_and_server_cpu() {
     assert!(sent > 2.0 * 3.0 * (50.0 + 45.0), "{doc}");
     assert!(received > sent * 4.0 * 0.9 && received < sent * 4.0 * 1.1, "sent {sent}, received {received}: {doc}");
     assert!(num("/received/delivery") > 0.99, "{doc}");
+    assert!(num("/received/fanOutDelivery") > 0.9, "{doc}");
     let p50 = num("/latencyMs/p50");
     assert!(p50 > 0.0 && p50 < 100.0, "{doc}");
     // The server forwarded what the participants received, and says what it cost.

@@ -42,6 +42,15 @@ impl Report {
         self.totals.loss().map(|l| 1.0 - l)
     }
 
+    /// Received over what every participant should have received: each packet a publisher sent,
+    /// once per other participant. Unlike [`Report::delivery`] (within the streams that
+    /// arrived), this counts a stream the server never forwarded (a paused video) as missing.
+    fn fan_out_delivery(&self) -> Option<f64> {
+        let receivers = u64::from(self.args.publishers + self.args.subscribers).saturating_sub(1);
+        let expected = self.sent * receivers;
+        (expected > 0).then(|| self.totals.received as f64 / expected as f64)
+    }
+
     /// The figures as a table.
     pub(crate) fn table(&self) -> String {
         let a = &self.args;
@@ -58,10 +67,11 @@ impl Report {
         row(
             "received",
             format!(
-                "{} packets ({:.0}/s) on {} streams; delivery {} %, loss {} %, duplicates {}",
+                "{} packets ({:.0}/s) on {} streams ({} % of all sent x receivers); in those streams delivery {} %, loss {} %, duplicates {}",
                 self.totals.received,
                 self.totals.received as f64 / secs,
                 self.totals.streams,
+                opt(self.fan_out_delivery().map(|d| d * 100.0), 1),
                 opt(self.delivery().map(|d| d * 100.0), 3),
                 opt(self.totals.loss().map(|l| l * 100.0), 3),
                 self.totals.duplicates
@@ -123,7 +133,7 @@ impl Report {
             "received": {
                 "packets": self.totals.received, "perSecond": self.totals.received as f64 / secs,
                 "expected": self.totals.expected, "streams": self.totals.streams, "duplicates": self.totals.duplicates,
-                "delivery": self.delivery(), "loss": self.totals.loss(),
+                "delivery": self.delivery(), "loss": self.totals.loss(), "fanOutDelivery": self.fan_out_delivery(),
             },
             "latencyMs": {
                 "p50": self.latencies.quantile_ms(0.5), "p99": self.latencies.quantile_ms(0.99),
