@@ -15,7 +15,8 @@ fn confab() -> Command {
     cmd
 }
 
-struct Running(Child);
+/// The server, and its stdout kept open (a closed pipe would fail its later prints).
+struct Running(Child, #[allow(dead_code)] BufReader<std::process::ChildStdout>);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -24,7 +25,8 @@ impl Drop for Running {
     }
 }
 
-/// A server on loopback ports chosen by the OS; returns it and its base URL.
+/// A server on loopback ports chosen by the OS; returns it and its base URL, once its banner
+/// (which ends with the media line) is printed.
 fn server() -> (Running, String) {
     let mut child = confab()
         .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
@@ -32,15 +34,22 @@ fn server() -> (Running, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let url = BufReader::new(stdout)
-        .lines()
-        .take(10)
-        .map_while(Result::ok)
-        .find_map(|line| line.find("http://127.0.0.1:").map(|at| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string()))
-        .expect("the banner names the URL");
-    (running, url)
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    for _ in 0..10 {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            url.get_or_insert_with(|| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string());
+        }
+        if line.contains("Media: UDP") {
+            break;
+        }
+    }
+    (Running(child, stdout), url.expect("the banner names the URL"))
 }
 
 #[test]
