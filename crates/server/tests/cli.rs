@@ -3,19 +3,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-fn confab() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-    // Start from a clean slate: no CONFAB_* setting of the caller's environment leaks in.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CONFAB_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+mod common;
+use common::{Running, confab};
+use std::time::Duration;
 
 #[test]
 fn help_documents_every_option_and_its_environment_variable() {
@@ -50,15 +42,6 @@ fn bad_values_are_errors_that_name_them() {
     let out = confab().args(["--log", "confab=loud"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--log"));
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

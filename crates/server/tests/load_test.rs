@@ -3,31 +3,14 @@
 //! against what was sent.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{ChildStdout, Stdio};
 
-fn confab() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CONFAB_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-/// The server, and its stdout kept open (a closed pipe would fail its later prints).
-struct Running(Child, #[allow(dead_code)] BufReader<std::process::ChildStdout>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{Running, confab};
 
 /// A server on loopback ports chosen by the OS; returns it and its base URL, once its banner
 /// (which ends with the media line) is printed.
-fn server() -> (Running, String) {
+fn server() -> (Running, BufReader<ChildStdout>, String) {
     let mut child = confab()
         .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
         .stdout(Stdio::piped())
@@ -49,12 +32,13 @@ fn server() -> (Running, String) {
             break;
         }
     }
-    (Running(child, stdout), url.expect("the banner names the URL"))
+    // The stdout goes back too: a closed pipe would fail the server's later prints.
+    (Running(child), stdout, url.expect("the banner names the URL"))
 }
 
 #[test]
 fn load_test_measures_delivery_latency_and_server_cpu() {
-    let (_server, url) = server();
+    let (_server, _stdout, url) = server();
     let json = std::env::temp_dir().join(format!("confab-load-test-{}.json", std::process::id()));
     let out = confab()
         .args(["load-test", "--url", &url, "--room", "lt", "--publishers", "2", "--subscribers", "3"])
