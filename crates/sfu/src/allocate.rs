@@ -65,6 +65,8 @@ const DOWN_AT_ONCE: f64 = 0.75;
 /// delay noise triggers that on an idle link; the estimate then recovers within a second or two.
 /// A link that really shrank queues (its round-trip time grows) or drops within that time.
 const QUIET_DOWN_SUSTAIN: Duration = Duration::from_millis(2500);
+/// In a probe window before the first congestion, the desired rate rises this often, in ms.
+const STARTUP_RISE_EVERY: u128 = 500;
 /// During a dip, the desired rate rises (so str0m probes) this often, in ms.
 const CHECK_PROBE_EVERY: u128 = 250;
 /// The round-trip time may exceed its recent minimum by this much on a quiet link.
@@ -619,8 +621,15 @@ impl Downlink {
         // headroom: the rise makes str0m probe, so a noisy estimate recovers at once, and a
         // link that really shrank shows it sooner.
         let checking = dip_since.is_some() && !downgraded;
-        let desired = if probing && (paused || self.last_down.is_none()) {
+        let desired = if probing && paused {
             wanted
+        } else if probing && self.last_down.is_none() {
+            // Start-up: str0m sizes each probe from its estimate (at most twice it) and probes
+            // again on a rise of the desired rate, so a rise every other half second doubles
+            // the estimate each time until it finds the link or the preferred quality.
+            let since = self.window_start.map_or(Duration::ZERO, |(t, _)| now.saturating_duration_since(t));
+            let odd = since.as_millis() / STARTUP_RISE_EVERY % 2 == 1;
+            if odd { wanted * 11 / 10 } else { wanted }
         } else if probing {
             pad
         } else if checking {
@@ -860,6 +869,17 @@ mod tests {
         assert_eq!(p.changes[0], Some((Some(1), Reason::Bandwidth)));
         let p = d.plan(t0 + Duration::from_millis(250), &tracks, &[Some(1)], 40_000);
         assert!(p.probing && p.desired > 1_500_000, "{p:?}");
+        // Through the window the desired rate rises again every other half second (str0m
+        // probes on each rise, from its latest estimate).
+        let mut rises = 0;
+        let mut last = p.desired;
+        for step in 2..16 {
+            let p = d.plan(t0 + Duration::from_millis(250 * step), &tracks, &[Some(1)], 40_000);
+            assert!(p.probing, "{p:?}");
+            rises += usize::from(p.desired > last);
+            last = p.desired;
+        }
+        assert!(rises >= 3, "{rises} rises in 3.5 s");
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl Sfu {
         }
         let layer = &mut track.layers[pos];
         layer.rate.add(now, packet.payload.len() + WIRE_OVERHEAD);
+        if !layer.live(now) {
+            // The layer comes back (dynacast resumed it, or the publisher's encoder did): its
+            // encoder ramps up again, so it is planned at its nominal rate for a while, as a new
+            // one (see `adapt::layer_rate`), not at the low rate it starts with.
+            layer.first_packet = now;
+        }
         layer.last_packet = now;
         if let Some(size) = vp8.and_then(|d| d.keyframe_size) {
             layer.size = Some(size);
