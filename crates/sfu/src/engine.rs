@@ -194,6 +194,14 @@ impl Sfu {
         self.flush(now);
     }
 
+    /// The participant a datagram from `source` with `contents` would be handed to, if any: the
+    /// router's O(1) lookup that [`Sfu::handle_datagram`] starts with (a STUN request by its ICE
+    /// username, everything else by the source address its participant's ICE agent verified).
+    pub fn route(&self, source: SocketAddr, contents: &[u8]) -> Option<&ParticipantId> {
+        let pix = self.router.route(source, contents)?;
+        self.participants.get(pix).map(|p| &p.id)
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

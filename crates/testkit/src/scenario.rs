@@ -47,6 +47,9 @@ pub struct Scenario {
     pub events: Vec<Event>,
     /// Errors the SFU returned to commands: (peer index, error).
     pub errors: Vec<(usize, sfu::Error)>,
+    /// Wall-clock time spent inside the SFU core's calls (commands, datagrams, timeouts, polls)
+    /// so far: what a benchmark measures of a scenario, without the peers' own work.
+    pub sfu_time: Duration,
     links: Vec<Link>,
     left: Vec<bool>,
     sfu_addr: SocketAddr,
@@ -69,6 +72,7 @@ impl Scenario {
             peers: Vec::new(),
             events: Vec::new(),
             errors: Vec::new(),
+            sfu_time: Duration::ZERO,
             links: Vec::new(),
             left: Vec::new(),
             sfu_addr,
@@ -195,7 +199,9 @@ impl Scenario {
     fn step(&mut self) {
         let now = self.now;
         if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
+            let t0 = std::time::Instant::now();
             self.sfu.handle_timeout(now);
+            self.sfu_time += t0.elapsed();
         }
         for i in 0..self.peers.len() {
             if !self.left[i] && self.peers[i].next_deadline() <= now {
@@ -211,13 +217,20 @@ impl Scenario {
         loop {
             let mut moved = false;
             while let Some((i, command)) = self.queue.pop_front() {
-                if let Err(e) = self.sfu.handle_command(now, command) {
+                let t0 = std::time::Instant::now();
+                let result = self.sfu.handle_command(now, command);
+                self.sfu_time += t0.elapsed();
+                if let Err(e) = result {
                     self.errors.push((i, e));
                 }
                 moved = true;
             }
-            while let Some(t) = self.sfu.poll_transmit() {
-                if let Some(i) = self.peers.iter().position(|p| p.addr == t.destination) {
+            loop {
+                let t0 = std::time::Instant::now();
+                let transmit = self.sfu.poll_transmit();
+                self.sfu_time += t0.elapsed();
+                let Some(t) = transmit else { break };
+                if let Some(i) = self.peer_at(t.destination) {
                     let d = Datagram { source: t.source, destination: t.destination, contents: t.contents };
                     self.links[i].down.handle_input(NetInput::Packet(now, d));
                 }
@@ -252,11 +265,15 @@ impl Scenario {
                 while let Some(o) = self.links[i].up.poll_output() {
                     if let NetOutput::Packet(d) = o {
                         if !self.left[i] && d.destination == self.sfu_addr {
+                            let t0 = std::time::Instant::now();
                             self.sfu.handle_datagram(now, d.source, d.destination, &d.contents);
+                            self.sfu_time += t0.elapsed();
                         }
                         moved = true;
                     }
                 }
+            }
+            for i in 0..self.links.len() {
                 self.links[i].down.handle_input(NetInput::Timeout(now));
                 while let Some(o) = self.links[i].down.poll_output() {
                     if let NetOutput::Packet(d) = o {
@@ -280,6 +297,18 @@ impl Scenario {
             Ok(None) => {}
             Err(e) => panic!("peer {} could not handle a signal: {e}", self.peers[i].name),
         }
+    }
+
+    /// Index of the peer at `addr`: peer `i` is at 10.0.(i / 200).(i % 200 + 2):5000 (see
+    /// [`Scenario::join`]), so a scenario of many peers finds one in O(1).
+    fn peer_at(&self, addr: SocketAddr) -> Option<usize> {
+        let SocketAddr::V4(v4) = addr else { return None };
+        let [a, b, c, d] = v4.ip().octets();
+        if a != 10 || b != 0 || d < 2 || v4.port() != 5000 {
+            return None;
+        }
+        let i = usize::from(c) * 200 + usize::from(d) - 2;
+        (i < self.peers.len() && self.peers[i].addr == addr).then_some(i)
     }
 
     /// Index of the peer with participant id `id`.
