@@ -101,6 +101,11 @@ async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWor
                 if let Err(e) = socket.recv(|src, dst, data| sfu.handle_datagram(now, src, dst, data)) {
                     tracing::debug!("media socket receive: {e}");
                 }
+                // A socket that is always readable must not starve the timers (pacing,
+                // retransmissions, RTCP, keepalives): they run after every batch when due.
+                if sfu.poll_timeout().is_some_and(|t| t <= now) {
+                    sfu.handle_timeout(now);
+                }
             }
             () = timeout => sfu.handle_timeout(Instant::now()),
         }
