@@ -495,6 +495,13 @@ impl Downlink {
                     downgraded |= target < cur;
                     Some((target, Reason::Bandwidth))
                 }
+            } else if cur.is_none() && self.last_down.is_none() && up_to(i).is_none() && lenient[i].is_some() {
+                // Before any congestion, a track that has not started yet starts at its lowest
+                // layer unless the estimate is far below it (as a running one is kept, see
+                // PAUSE_SLACK): the first estimate is a guess, and a stream of one layer above it
+                // must not wait paused until probes raise it.
+                upgraded = true;
+                Some((track.usable().next().map(|(l, _)| *l), Reason::Bandwidth))
             } else if up_to(i) > cur
                 && (track.resized || sustained_up || cur.is_none() && sustained_resume)
                 && (up_allowed || cur.is_none() && self.resume_allowed(now))
@@ -942,6 +949,31 @@ mod tests {
         let t1 = t0 + Duration::from_millis(3000);
         assert_eq!(with_rtt(&mut d, t1, 1000, 1_300_000, 65, &mut cur), 1);
         assert_eq!(cur, Some(1));
+    }
+
+    #[test]
+    fn a_single_layer_stream_above_the_first_estimate_starts_at_once() {
+        let mut d = Downlink::default();
+        let t0 = Instant::now();
+        let single = TrackNeed { layers: vec![(0, 1_600_000)], ..camera(Some(0)) };
+        // No estimate yet (1 Mbit/s assumed): started, not paused.
+        let p = d.plan(t0, std::slice::from_ref(&single), &[None], 40_000);
+        assert_eq!(p.changes[0], Some((Some(0), Reason::Bandwidth)), "{p:?}");
+        // Far below it (under half), it waits.
+        let mut d = Downlink { estimate: Some(600_000), ..Downlink::default() };
+        assert_eq!(d.plan(t0, std::slice::from_ref(&single), &[None], 40_000).changes[0], None);
+        // After a congestion, a track paused for bandwidth resumes by the usual rules, not this.
+        let mut d = Downlink::default();
+        let mut cur = Some(0);
+        d.estimate = Some(300_000);
+        for step in 0..8 {
+            if let Some((t, _)) = d.plan(t0 + Duration::from_millis(250 * step), std::slice::from_ref(&single), &[cur], 40_000).changes[0] {
+                cur = t;
+            }
+        }
+        assert_eq!(cur, None, "paused at 300 kbit/s");
+        d.estimate = Some(1_000_000);
+        assert_eq!(d.plan(t0 + Duration::from_secs(2), std::slice::from_ref(&single), &[None], 40_000).changes[0], None);
     }
 
     #[test]
