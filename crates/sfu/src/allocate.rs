@@ -65,8 +65,8 @@ const DOWN_AT_ONCE: f64 = 0.75;
 /// delay noise triggers that on an idle link; the estimate then recovers within a second or two.
 /// A link that really shrank queues (its round-trip time grows) or drops within that time.
 const QUIET_DOWN_SUSTAIN: Duration = Duration::from_millis(2500);
-/// In a probe window before the first congestion, the desired rate rises this often, in ms.
-const STARTUP_RISE_EVERY: u128 = 500;
+/// In a probe window, the desired rate rises this often, in ms.
+const PROBE_RISE_EVERY: u128 = 500;
 /// During a dip, the desired rate rises (so str0m probes) this often, in ms.
 const CHECK_PROBE_EVERY: u128 = 250;
 /// The round-trip time may exceed its recent minimum by this much on a quiet link.
@@ -604,6 +604,13 @@ impl Downlink {
             // (its start-up probes reach 6x the estimate; str0m's own probes after a loss wait
             // for an estimate that moves).
             Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
+        } else if opened && self.last_down.is_none() && next_step.is_some_and(|rate| estimate < rate) && reset_due {
+            // Start-up, the link unknown: str0m's estimate sinks to about what the lowest layers
+            // send (it cannot measure what it does not send), and its probes after that go to at
+            // most twice the estimate, a few hundred kbit/s a window. A restart from where it is
+            // probes at three and six times that at once. After the first congestion the link is
+            // known, and windows probe step by step.
+            Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
         } else if opened && flat && reset_due {
             Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
         } else if quiet_dip && self.last_reset.is_none_or(|t| now.saturating_duration_since(t) >= QUIET_RESET_EVERY) {
@@ -630,15 +637,15 @@ impl Downlink {
         let checking = dip_since.is_some() && !downgraded;
         let desired = if probing && paused {
             wanted
-        } else if probing && self.last_down.is_none() {
-            // Start-up: str0m sizes each probe from its estimate (at most twice it) and probes
-            // again on a rise of the desired rate, so a rise every other half second doubles
-            // the estimate each time until it finds the link or the preferred quality.
-            let since = self.window_start.map_or(Duration::ZERO, |(t, _)| now.saturating_duration_since(t));
-            let odd = since.as_millis() / STARTUP_RISE_EVERY % 2 == 1;
-            if odd { wanted * 11 / 10 } else { wanted }
         } else if probing {
-            pad
+            // str0m sizes each probe from its estimate (at most twice it) and probes again on a
+            // rise of the desired rate, so a rise every other half second doubles the estimate
+            // each time until it finds the link or the preferred quality. (After a congestion
+            // the up-switch still waits for the estimate to hold under the window's padding,
+            // which goes only to the next step.)
+            let since = self.window_start.map_or(Duration::ZERO, |(t, _)| now.saturating_duration_since(t));
+            let odd = since.as_millis() / PROBE_RISE_EVERY % 2 == 1;
+            if odd { wanted * 11 / 10 } else { wanted }
         } else if checking {
             // str0m drops a rise that comes while it sees overuse (as it does right when the
             // estimate dips): rise again every other plan, so that one lands once that clears.
@@ -876,6 +883,7 @@ mod tests {
         assert_eq!(p.changes[0], Some((Some(1), Reason::Bandwidth)));
         let p = d.plan(t0 + Duration::from_millis(250), &tracks, &[Some(1)], 40_000);
         assert!(p.probing && p.desired > 1_500_000, "{p:?}");
+        assert_eq!(p.reset_to, Some(800_000), "the window restarts the estimator from where it is: {p:?}");
         // Through the window the desired rate rises again every other half second (str0m
         // probes on each rise, from its latest estimate).
         let mut rises = 0;
