@@ -102,6 +102,10 @@ pub(crate) struct Latencies {
     count: u64,
 }
 
+/// How far past a stream's first number a tag's may be: 2^24 packets, over 90 hours of a
+/// 50 packets/s stream (a bitmap of 2 MiB at most).
+const MAX_SPAN: usize = 1 << 24;
+
 const BUCKET_US: u64 = 50;
 const BUCKETS: usize = 40_000;
 
@@ -154,6 +158,8 @@ struct Stream {
     last_transit: Option<i64>,
     /// Numbers seen, as a bitmap relative to `first`, to count duplicates (RTX may repeat).
     seen: Vec<u64>,
+    /// Packets whose number is too far past the first one to be real.
+    out_of_range: u64,
 }
 
 /// What one receiver measured over its streams.
@@ -172,6 +178,8 @@ pub(crate) struct Totals {
     /// Packets the received numbers span (first to highest, per stream).
     pub(crate) expected: u64,
     pub(crate) duplicates: u64,
+    /// Packets whose tag cannot be right (a number far past its stream's first).
+    pub(crate) corrupt: u64,
     /// Sum over streams of their interarrival jitter, ms.
     pub(crate) jitter_sum_ms: f64,
 }
@@ -183,6 +191,7 @@ impl Totals {
         self.received += other.received;
         self.expected += other.expected;
         self.duplicates += other.duplicates;
+        self.corrupt += other.corrupt;
         self.jitter_sum_ms += other.jitter_sum_ms;
     }
 
@@ -207,6 +216,12 @@ impl StreamStats {
             return;
         }
         let offset = (tag.number - first) as usize;
+        if offset >= MAX_SPAN {
+            // Not a number this test can have reached: a corrupt tag. Counting it would stretch
+            // the span (and the bitmap) to it.
+            s.out_of_range += 1;
+            return;
+        }
         let (word, bit) = (offset / 64, offset % 64);
         if s.seen.len() <= word {
             s.seen.resize(word + 1, 0);
@@ -218,13 +233,14 @@ impl StreamStats {
         s.seen[word] |= 1 << bit;
         s.received += 1;
         s.highest = s.highest.max(tag.number);
-        let transit = now_us as i64 - tag.sent_us as i64;
+        // Saturating: a corrupt send time must not overflow (the clocks are one machine's).
+        let transit = (i128::from(now_us) - i128::from(tag.sent_us)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
         self.latencies.add(transit.max(0) as u64);
         if let Some(last) = s.last_transit {
             // Packets of one video frame leave together: their spread is the sender's, but it is
             // what a receiver sees, as with any camera.
-            let d = (transit - last).unsigned_abs();
-            s.jitter16 = s.jitter16 + d - (s.jitter16 + 8) / 16;
+            let d = transit.abs_diff(last);
+            s.jitter16 = s.jitter16.saturating_add(d).saturating_sub(s.jitter16.saturating_add(8) / 16);
         }
         s.last_transit = Some(transit);
     }
@@ -232,6 +248,7 @@ impl StreamStats {
     pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for s in self.streams.values() {
+            t.corrupt += s.out_of_range;
             let Some(first) = s.first else { continue };
             t.streams += 1;
             t.received += s.received;
@@ -294,6 +311,20 @@ mod tests {
         assert_eq!((sum.received, sum.expected, sum.jitter_ms()), (26, 30, t.jitter_ms()));
         assert_eq!(s.latencies.quantile_ms(0.5), Some(2.05));
         assert_eq!(s.latencies.quantile_ms(1.0), Some(4.05));
+    }
+
+    #[test]
+    fn corrupt_tags_are_counted_not_believed() {
+        let mut s = StreamStats::default();
+        s.record(tag(1, Kind::Video, 10, 1_000), 2_000);
+        // A number four billion ahead would stretch the span (and the bitmap) to it.
+        s.record(tag(1, Kind::Video, u32::MAX, 1_000), 2_000);
+        // Send times from the far future or past saturate instead of overflowing.
+        s.record(tag(1, Kind::Video, 11, u64::MAX), 2_000);
+        s.record(tag(1, Kind::Video, 12, 0), u64::MAX);
+        let t = s.totals();
+        assert_eq!((t.received, t.expected, t.corrupt), (3, 3, 1));
+        assert!(s.latencies.quantile_ms(1.0).is_some());
     }
 
     #[test]

@@ -67,14 +67,15 @@ impl Report {
         row(
             "received",
             format!(
-                "{} packets ({:.0}/s) on {} streams ({} % of all sent x receivers); in those streams delivery {} %, loss {} %, duplicates {}",
+                "{} packets ({:.0}/s) on {} streams ({} % of all sent x receivers); in those streams delivery {} %, loss {} %, duplicates {}, corrupt tags {}",
                 self.totals.received,
                 self.totals.received as f64 / secs,
                 self.totals.streams,
                 opt(self.fan_out_delivery().map(|d| d * 100.0), 1),
                 opt(self.delivery().map(|d| d * 100.0), 3),
                 opt(self.totals.loss().map(|l| l * 100.0), 3),
-                self.totals.duplicates
+                self.totals.duplicates,
+                self.totals.corrupt
             ),
         );
         row(
@@ -133,7 +134,7 @@ impl Report {
             "received": {
                 "packets": self.totals.received, "perSecond": self.totals.received as f64 / secs,
                 "expected": self.totals.expected, "streams": self.totals.streams, "duplicates": self.totals.duplicates,
-                "delivery": self.delivery(), "loss": self.totals.loss(), "fanOutDelivery": self.fan_out_delivery(),
+                "corrupt": self.totals.corrupt, "delivery": self.delivery(), "loss": self.totals.loss(), "fanOutDelivery": self.fan_out_delivery(),
             },
             "latencyMs": {
                 "p50": self.latencies.quantile_ms(0.5), "p99": self.latencies.quantile_ms(0.99),
