@@ -18,22 +18,6 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use testkit::{NetemConfig, Scenario};
 
-/// One publisher of video (one layer) and `subscribers` receivers in one room, connected and
-/// forwarding.
-fn call(subscribers: usize) -> Scenario {
-    let mut call = Scenario::new(NetemConfig::new());
-    let publisher = call.join("pub", "bench");
-    for i in 0..subscribers {
-        call.join(&format!("sub{i}"), "bench");
-    }
-    call.publish(publisher, false, true);
-    call.run_for(Duration::from_secs(4));
-    for s in 1..=subscribers {
-        assert!(call.video_frames(s, publisher) > 0, "subscriber {s} receives video");
-    }
-    call
-}
-
 fn forwarding(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward");
     group.sample_size(20).measurement_time(Duration::from_secs(4));
@@ -43,7 +27,7 @@ fn forwarding(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         {
             group.bench_function(BenchmarkId::new("video_packet_to", n), |b| {
-                let call = call_n.get_or_insert_with(|| call(n));
+                let call = call_n.get_or_insert_with(|| Scenario::broadcast(n));
                 b.iter_custom(|iters| {
                     let (rtp_in, forwarded, spent) = (call.sfu.stats().rtp_in, call.sfu.stats().rtp_forwarded, call.sfu_time);
                     while call.sfu.stats().rtp_in - rtp_in < iters {

@@ -16,19 +16,13 @@
 
 use std::time::Duration;
 
-use testkit::{NetemConfig, Scenario};
+use testkit::Scenario;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let subscribers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
     let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let mut call = Scenario::new(NetemConfig::new());
-    let publisher = call.join("pub", "bench");
-    for i in 0..subscribers {
-        call.join(&format!("sub{i}"), "bench");
-    }
-    call.publish(publisher, false, true);
-    call.run_for(Duration::from_secs(4));
+    let mut call = Scenario::broadcast(subscribers);
     let before = call.sfu.stats().clone();
     call.run_for(Duration::from_secs(seconds));
     let after = call.sfu.stats();

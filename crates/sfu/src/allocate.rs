@@ -18,8 +18,8 @@
 //!   [`MAX_HOLD`], and falls back when the link has been steady;
 //! - when a higher layer is wanted, the subscriber's link is probed in bounded windows, backing
 //!   off (up to [`MAX_PROBE_BACKOFF`]) while probes fail: str0m pads up to the rate of the next
-//!   step, and the desired rate rises at the window's start so that str0m also sends a probe
-//!   cluster; after congestion, an up-switch needs the estimate to hold while the window pads
+//!   step, and the desired rate rises every other half second of the window so that str0m also
+//!   sends probe clusters; after congestion, an up-switch needs the estimate to hold while the window pads
 //!   (a cluster alone overshoots on a token-bucket link), and a dip in the estimate a probe
 //!   caused does not cost the current layers at once;
 //! - a paused track is probed with clusters only (no padding beside the audio), every 2 s, from
@@ -597,21 +597,18 @@ impl Downlink {
             && current_need > 0
             && self.down_since.is_some_and(|t| now.saturating_duration_since(t) >= QUIET_RESET_AFTER);
         let dip_since = self.down_since;
-        let reset_to = if opened && paused && estimate < reserved {
-            Some((reserved * 3 / 2).max(MIN_RESET))
-        } else if opened && paused && next_step.is_some_and(|rate| estimate < rate) {
-            // Paused, the estimate below the lowest layer: each window restarts the estimator
-            // (its start-up probes reach 6x the estimate; str0m's own probes after a loss wait
-            // for an estimate that moves).
-            Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
-        } else if opened && self.last_down.is_none() && next_step.is_some_and(|rate| estimate < rate) && reset_due {
-            // Start-up, the link unknown: str0m's estimate sinks to about what the lowest layers
-            // send (it cannot measure what it does not send), and its probes after that go to at
-            // most twice the estimate, a few hundred kbit/s a window. A restart from where it is
-            // probes at three and six times that at once. After the first congestion the link is
-            // known, and windows probe step by step.
-            Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
-        } else if opened && flat && reset_due {
+        // Restarts from where the estimate is, when a probe window opens (the restart's own
+        // probes reach three and six times the estimate at once):
+        // - paused, the estimate below the lowest layer: every window (str0m's own probes after a
+        //   loss wait for an estimate that moves; below the audio, from what the audio needs);
+        // - start-up, the link unknown: str0m's estimate sinks to about what the lowest layers
+        //   send (it cannot measure what it does not send), and its probes after that go to at
+        //   most twice the estimate, a few hundred kbit/s a window. After the first congestion
+        //   the link is known, and windows probe step by step;
+        // - a flat estimate (above).
+        let below_step = next_step.is_some_and(|rate| estimate < rate);
+        let from_here = opened && (paused && below_step || reset_due && (self.last_down.is_none() && below_step || flat));
+        let reset_to = if from_here {
             Some(estimate.max(reserved * 3 / 2).max(MIN_RESET))
         } else if quiet_dip && self.last_reset.is_none_or(|t| now.saturating_duration_since(t) >= QUIET_RESET_EVERY) {
             // The dip is over: what follows the restart is a new one.
@@ -625,9 +622,9 @@ impl Downlink {
         }
         // str0m sends a probe cluster (a short burst at up to twice the estimate, continued
         // exponentially while it succeeds) when the desired rate rises above the estimate. Each
-        // probe window asks for more than the targets use (until the first congestion, the
-        // preferred quality; after one, the next step), and between windows the targets' rate is
-        // asked for, so that each window starts with a rise, and so a probe: padding alone is
+        // probe window asks for the preferred quality, rising again every other half second, and
+        // between windows the targets' rate is asked for, so that each window starts with a
+        // rise, and so a probe: padding (which goes only to the next step) alone is
         // capped at the estimate and raises it by a few percent a second, far too slowly to
         // bring a paused video back or to find the link at start-up, where str0m's first
         // estimate sinks to about what the lowest layers send.

@@ -121,6 +121,22 @@ impl Scenario {
         i
     }
 
+    /// One publisher of video (one layer, peer 0) and `subscribers` receivers in one room,
+    /// connected and forwarding: the call the forwarding benchmarks measure.
+    pub fn broadcast(subscribers: usize) -> Self {
+        let mut call = Scenario::new(NetemConfig::new());
+        let publisher = call.join("pub", "broadcast");
+        for i in 0..subscribers {
+            call.join(&format!("sub{i}"), "broadcast");
+        }
+        call.publish(publisher, false, true);
+        call.run_for(Duration::from_secs(4));
+        for s in 1..=subscribers {
+            assert!(call.video_frames(s, publisher) > 0, "subscriber {s} receives video");
+        }
+        call
+    }
+
     /// Peer `i` starts publishing.
     pub fn publish(&mut self, i: usize, audio: bool, video: bool) {
         if let Some(msg) = self.peers[i].publish(audio, video) {
@@ -199,9 +215,7 @@ impl Scenario {
     fn step(&mut self) {
         let now = self.now;
         if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
-            let t0 = std::time::Instant::now();
-            self.sfu.handle_timeout(now);
-            self.sfu_time += t0.elapsed();
+            timed(&mut self.sfu_time, || self.sfu.handle_timeout(now));
         }
         for i in 0..self.peers.len() {
             if !self.left[i] && self.peers[i].next_deadline() <= now {
@@ -217,19 +231,12 @@ impl Scenario {
         loop {
             let mut moved = false;
             while let Some((i, command)) = self.queue.pop_front() {
-                let t0 = std::time::Instant::now();
-                let result = self.sfu.handle_command(now, command);
-                self.sfu_time += t0.elapsed();
-                if let Err(e) = result {
+                if let Err(e) = timed(&mut self.sfu_time, || self.sfu.handle_command(now, command)) {
                     self.errors.push((i, e));
                 }
                 moved = true;
             }
-            loop {
-                let t0 = std::time::Instant::now();
-                let transmit = self.sfu.poll_transmit();
-                self.sfu_time += t0.elapsed();
-                let Some(t) = transmit else { break };
+            while let Some(t) = timed(&mut self.sfu_time, || self.sfu.poll_transmit()) {
                 if let Some(i) = self.peer_at(t.destination) {
                     let d = Datagram { source: t.source, destination: t.destination, contents: t.contents };
                     self.links[i].down.handle_input(NetInput::Packet(now, d));
@@ -265,9 +272,7 @@ impl Scenario {
                 while let Some(o) = self.links[i].up.poll_output() {
                     if let NetOutput::Packet(d) = o {
                         if !self.left[i] && d.destination == self.sfu_addr {
-                            let t0 = std::time::Instant::now();
-                            self.sfu.handle_datagram(now, d.source, d.destination, &d.contents);
-                            self.sfu_time += t0.elapsed();
+                            timed(&mut self.sfu_time, || self.sfu.handle_datagram(now, d.source, d.destination, &d.contents));
                         }
                         moved = true;
                     }
@@ -327,4 +332,12 @@ impl Scenario {
         let (audio, _) = self.peers[publisher].track_ids();
         audio.map_or(0, |t| self.peers[receiver].frames_from(&self.peers[publisher].id, &t).len())
     }
+}
+
+/// Run `f`, adding the wall-clock time it took to `spent`.
+fn timed<T>(spent: &mut Duration, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let out = f();
+    *spent += start.elapsed();
+    out
 }
