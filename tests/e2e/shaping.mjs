@@ -333,12 +333,18 @@ export async function probeUdp(net, { kbit = 1500, ms = 3000, size = 1200 } = {}
   const perMs = (kbit * 1000) / 8 / size / 1000;
   const start = Date.now();
   let sent = 0;
+  // Sends what is due by the clock, so that a pause of the machine is made up at once; the
+  // rates are taken over the time up to the last send, not up to the loop's last wake-up,
+  // which a pause can put hundreds of ms later.
+  let lastSend = start;
   while (Date.now() - start < ms) {
-    const due = Math.floor((Date.now() - start) * perMs);
+    const now = Date.now();
+    const due = Math.floor((now - start) * perMs);
     for (; sent < due; sent++) sock.send(payload, port, net.subAddr);
+    lastSend = now;
     await sleep(5);
   }
-  const sendMs = Date.now() - start;
+  const sendMs = Math.max(1, lastSend - start);
   // Let the shaper's queue drain (150 ms at most at its rate), then stop the receiver.
   await sleep(500);
   sock.close();
@@ -351,6 +357,8 @@ export async function probeUdp(net, { kbit = 1500, ms = 3000, size = 1200 } = {}
     receivedPackets: got.packets,
     receivedKbps: Math.round((got.bytes * 8) / sendMs),
     lost: sent > 0 ? 1 - got.packets / sent : 0,
+    from: start,
+    to: lastSend,
   };
 }
 
