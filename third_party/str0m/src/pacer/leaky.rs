@@ -165,7 +165,10 @@ impl Pacer for LeakyBucketPacer {
 
 impl LeakyBucketPacer {
     pub fn new(initial_pacing_bitrate: Bitrate) -> Self {
-        const DEFAULT_QUEUE_LIMIT: Duration = Duration::from_secs(2);
+        // confab: 250 ms, not libwebrtc's 2 s. An SFU cannot slow the media it forwards down
+        // (only its layer choice can); queueing it behind a low estimate turned an estimator
+        // mistake into up to 2 s of added latency. See CONFAB.md.
+        const DEFAULT_QUEUE_LIMIT: Duration = Duration::from_millis(250);
 
         Self {
             pacing_bitrate: initial_pacing_bitrate,
