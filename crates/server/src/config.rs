@@ -52,6 +52,12 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_LOG", value_name = "FILTER")]
     log: Option<String>,
 
+    /// Estimate each subscriber's downlink and fit its video to it: layers, pausing, pacing
+    /// (`on`). `off` forwards the best layer each tile can use whatever the link, as on a LAN
+    /// that always has room; the load test uses it to measure forwarding alone [default: on].
+    #[arg(long, env = "CONFAB_CONGESTION_CONTROL", value_name = "ON|OFF")]
+    congestion_control: Option<Toggle>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -66,6 +72,14 @@ pub(crate) enum Command {
     LoadTest(crate::loadtest::Args),
 }
 
+/// An option that is `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Toggle {
+    On,
+    Off,
+}
+
 /// The settings as read from a `--config` file. Keys are the long option names.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -75,6 +89,7 @@ struct FileConfig {
     public_ip: Option<Vec<IpAddr>>,
     workers: Option<NonZeroUsize>,
     log: Option<String>,
+    congestion_control: Option<Toggle>,
 }
 
 /// The resolved settings.
@@ -85,6 +100,7 @@ pub(crate) struct Config {
     pub(crate) public_ips: Vec<IpAddr>,
     pub(crate) workers: usize,
     pub(crate) log: String,
+    pub(crate) congestion_control: bool,
 }
 
 impl Config {
@@ -120,6 +136,7 @@ impl Config {
             public_ips,
             workers,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".into()),
+            congestion_control: cli.congestion_control.or(file.congestion_control) != Some(Toggle::Off),
         })
     }
 }
@@ -154,16 +171,19 @@ mod tests {
         assert!(c.public_ips.is_empty());
         assert!(c.workers >= 1);
         assert_eq!(c.log, "info");
+        assert!(c.congestion_control);
     }
 
     #[test]
     fn flags_override_the_file() {
-        let path = file("http = \"127.0.0.1:9000\"\nrtc = \"127.0.0.1:9001\"\npublic-ip = [\"203.0.113.7\"]\nworkers = 3\n");
+        let path = file("http = \"127.0.0.1:9000\"\nrtc = \"127.0.0.1:9001\"\npublic-ip = [\"203.0.113.7\"]\nworkers = 3\ncongestion-control = \"off\"\n");
         let p = path.to_str().unwrap();
         let c = parse(&["--config", p]).unwrap();
         assert_eq!(c.http, "127.0.0.1:9000".parse().unwrap());
         assert_eq!(c.public_ips, vec!["203.0.113.7".parse::<IpAddr>().unwrap()]);
         assert_eq!(c.workers, 3);
+        assert!(!c.congestion_control);
+        assert!(parse(&["--config", p, "--congestion-control", "on"]).unwrap().congestion_control);
         let c = parse(&["--config", p, "--http", "127.0.0.1:9100", "--public-ip", "198.51.100.1", "--public-ip", "::1"]).unwrap();
         assert_eq!(c.http, "127.0.0.1:9100".parse().unwrap());
         assert_eq!(c.rtc, "127.0.0.1:9001".parse().unwrap());
@@ -179,6 +199,8 @@ mod tests {
         assert!(err.contains("--workers"), "{err}");
         let err = parse(&["--public-ip", "0.0.0.0"]).unwrap_err();
         assert!(err.contains("--public-ip"), "{err}");
+        let err = parse(&["--congestion-control", "maybe"]).unwrap_err();
+        assert!(err.contains("--congestion-control"), "{err}");
         let err = parse(&["--bogus"]).unwrap_err();
         assert!(err.contains("--bogus"), "{err}");
         let err = parse(&["--rtc", "0.0.0.0:65535", "--workers", "2"]).unwrap_err();

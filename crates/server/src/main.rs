@@ -63,11 +63,14 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> Result<(), Error> {
+    if !config.congestion_control {
+        tracing::info!("congestion control is off: every subscriber gets the best layer its tiles can use, whatever its link");
+    }
     // Media workers first: each binds its own port and runs on its own thread.
     let mut workers = Vec::with_capacity(config.workers);
     for i in 0..config.workers {
         let port = if config.rtc.port() == 0 { 0 } else { config.rtc.port() + i as u16 };
-        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), &config.public_ips)?);
+        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), &config.public_ips, config.congestion_control)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

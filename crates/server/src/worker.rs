@@ -62,12 +62,12 @@ pub(crate) struct Worker {
 }
 
 /// Bind the worker's socket and start its thread.
-pub(crate) fn spawn(index: usize, bind: SocketAddr, public_ips: &[std::net::IpAddr]) -> Result<Worker, Error> {
+pub(crate) fn spawn(index: usize, bind: SocketAddr, public_ips: &[std::net::IpAddr], congestion_control: bool) -> Result<Worker, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let socket = runtime.block_on(async { MediaSocket::bind(bind, public_ips) })?;
     let addr = socket.local_addr()?;
     let candidates = socket.advertised.candidates();
-    let sfu = Sfu::new(SfuConfig::new(candidates.clone()))?;
+    let sfu = Sfu::new(SfuConfig { congestion_control, ..SfuConfig::new(candidates.clone()) })?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     std::thread::Builder::new()
         .name(format!("media-{index}"))

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::media::{MediaKind, Mid};
 
-use crate::allocate::{Priority, TrackNeed};
+use crate::allocate::{Downlink, Priority, TrackNeed};
 use crate::api::{DownlinkStats, OutStreamStats, Signal, Source};
 use crate::error::Error;
 use crate::media::stream_state;
@@ -169,12 +169,17 @@ impl Sfu {
             slots.push(slot);
         }
 
+        let congestion_control = self.config.congestion_control;
         let Some(s) = self.participants.get_mut(sub) else { return };
         if tracks.is_empty() {
             self.set_bwe(sub, 0, audio);
             return;
         }
-        let plan = s.downlink.plan(now, &tracks, &current, audio);
+        let plan = if congestion_control {
+            s.downlink.plan(now, &tracks, &current, audio)
+        } else {
+            Downlink::plan_unlimited(&tracks, &current)
+        };
         if plan.changes.iter().any(Option::is_some) {
             tracing::trace!(participant = %s.id, ?tracks, ?current, quiet = s.downlink.quiet(now), "allocation inputs");
         }
@@ -222,6 +227,10 @@ impl Sfu {
 
     /// Give str0m's estimator for `pix` its padding and desired rates, when they changed.
     fn set_bwe(&mut self, pix: Pix, pad_to: u64, desired: u64) {
+        if !self.config.congestion_control {
+            // No estimator to tell.
+            return;
+        }
         let Some(p) = self.participants.get_mut(pix) else { return };
         let desired = desired.max(pad_to).max(100_000);
         if p.bwe_rates == (pad_to, desired) {

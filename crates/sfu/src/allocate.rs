@@ -369,6 +369,31 @@ impl Downlink {
         (recent.len() == 2 && recent.iter().all(|r| *r >= base + CONGESTED_RTT_RISE)).then_some(loss)
     }
 
+    /// The plan with congestion control off ([`SfuConfig::congestion_control`]): every track on
+    /// the best layer its tile can use and the publisher sends, whatever the link; no probing.
+    ///
+    /// [`SfuConfig::congestion_control`]: crate::SfuConfig::congestion_control
+    pub fn plan_unlimited(tracks: &[TrackNeed], current: &[Option<u8>]) -> Plan {
+        let ideal = allocate(u64::MAX, tracks);
+        let changes = tracks
+            .iter()
+            .enumerate()
+            .map(|(i, track)| {
+                let cur = current[i];
+                let live = cur.is_none_or(|l| track.layers.iter().any(|(x, _)| *x == l));
+                let reason = if track.max_layer.is_none() {
+                    Reason::Hidden
+                } else if !live {
+                    Reason::Publisher
+                } else {
+                    Reason::Size
+                };
+                (ideal[i] != cur).then_some((ideal[i], reason))
+            })
+            .collect();
+        Plan { changes, pad_to: 0, probing: false, reset_to: None, desired: 0 }
+    }
+
     /// New targets for `tracks`, whose targets are now `current`; `reserved` bit/s of the
     /// estimate are taken (audio).
     pub fn plan(&mut self, now: Instant, tracks: &[TrackNeed], current: &[Option<u8>], reserved: u64) -> Plan {
@@ -743,6 +768,21 @@ mod tests {
         // 400 kbit/s: the screen share first, one camera fits, the other is paused.
         assert_eq!(allocate(460_000, &tracks), [Some(0), Some(1), None]);
         assert_eq!(allocate(100_000, &tracks), [None, None, None]);
+    }
+
+    #[test]
+    fn without_congestion_control_every_track_gets_what_its_tile_can_use() {
+        let mut hidden = camera(None);
+        hidden.max_layer = None;
+        let tracks = [camera(Some(2)), camera(Some(0)), hidden, screen()];
+        let plan = Downlink::plan_unlimited(&tracks, &[None, Some(2), Some(1), Some(2)]);
+        assert_eq!(plan.changes, [Some((Some(2), Reason::Size)), Some((Some(0), Reason::Size)), Some((None, Reason::Hidden)), None]);
+        assert_eq!((plan.pad_to, plan.desired, plan.probing, plan.reset_to), (0, 0, false, None));
+        // A layer the publisher stopped sending is left for the best one it sends.
+        let mut two = camera(Some(2));
+        two.layers.retain(|(l, _)| *l < 2);
+        let plan = Downlink::plan_unlimited(&[two], &[Some(2)]);
+        assert_eq!(plan.changes, [Some((Some(1), Reason::Publisher))]);
     }
 
     /// Camera (at its middle layer) and screen share (at its top) on `estimate` for `ms`,

@@ -23,6 +23,11 @@ pub struct SfuConfig {
     pub ice_disconnect_grace: Duration,
     /// Keyframe requests to one publisher's track are sent at most this often.
     pub keyframe_request_interval: Duration,
+    /// Estimate each subscriber's downlink (TWCC) and choose layers, pause and resume video, and
+    /// pace to fit it (the default). Off: no estimation, pacing or probing; every subscriber gets
+    /// the best layer its tiles can use, as on a LAN that always has room, and the load test
+    /// measures forwarding alone.
+    pub congestion_control: bool,
 }
 
 impl SfuConfig {
@@ -33,6 +38,7 @@ impl SfuConfig {
             ice_connect_timeout: Duration::from_secs(30),
             ice_disconnect_grace: Duration::from_secs(5),
             keyframe_request_interval: Duration::from_millis(250),
+            congestion_control: true,
         }
     }
 
@@ -51,7 +57,7 @@ impl SfuConfig {
             .set_rtp_mode(true)
             .set_dtls_cert(cert)
             // Per-subscriber bandwidth estimation from TWCC feedback, for layer selection.
-            .enable_bwe(Some(Bitrate::bps(crate::allocate::INITIAL_ESTIMATE)))
+            .enable_bwe(self.congestion_control.then(|| Bitrate::bps(crate::allocate::INITIAL_ESTIMATE)))
             // Peer stats carry the downlink's loss from TWCC feedback (over the last second),
             // which the allocator weighs beside the estimate.
             .set_stats_interval(Some(std::time::Duration::from_millis(250)))
