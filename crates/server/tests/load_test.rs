@@ -9,10 +9,13 @@ mod common;
 use common::{Running, confab};
 
 /// A server on loopback ports chosen by the OS; returns it and its base URL, once its banner
-/// (which ends with the media line) is printed.
+/// (which ends with the media line) is printed. Its congestion control is off: this checks the
+/// tool's accounting against what was sent, and this machine's host pauses it for up to 300 ms
+/// now and then, which the estimator takes for congestion and answers by pausing video.
 fn server() -> (Running, BufReader<ChildStdout>, String) {
     let mut child = confab()
         .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
+        .args(["--congestion-control", "off"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

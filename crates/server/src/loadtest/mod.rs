@@ -18,9 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use peer::{MEASURING, Publish, STOPPING, Setup, Shared};
+use peer::{DRAINING, MEASURING, Publish, STOPPING, Setup, Shared};
 use probe::{Latencies, Totals};
 use report::Report;
+
+/// How long after the measuring window packets sent in it are still counted when they arrive.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// Options of `confab load-test`.
 #[derive(Debug, Clone, clap::Args)]
@@ -178,7 +181,21 @@ async fn run(args: Args) -> Result<Report, String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let connected = shared.connected.load(Ordering::Relaxed);
-    eprintln!("  {connected}/{total} connected after {:.1} s; warming up {:?}", started.elapsed().as_secs_f64(), args.warmup);
+    // Then every stream delivering to every receiver (each publisher's audio and video to each
+    // other participant), or a timeout: measuring while some are still being set up would count
+    // set-up as loss of fan-out.
+    let kinds = u64::from(publish.audio) + u64::from(publish.video.is_some());
+    let streams = u64::from(args.publishers) * u64::from(total - 1) * kinds;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while shared.streams_flowing.load(Ordering::Relaxed) < streams && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "  {connected}/{total} connected and {}/{streams} streams flowing after {:.1} s; warming up {:?}",
+        shared.streams_flowing.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        args.warmup
+    );
     tokio::time::sleep(args.warmup).await;
 
     let a = server_stats::fetch(target.addr, &target.host).await.map_err(|e| format!("stats: {e}"))?;
@@ -208,8 +225,13 @@ async fn run(args: Args) -> Result<Report, String> {
         last = (Instant::now(), now_stats, sent, received);
     }
     let wall = t0.elapsed();
+    shared.measure_to_us.store(peer::unix_us(), Ordering::Relaxed);
+    shared.phase.store(DRAINING, Ordering::Relaxed);
     let b = server_stats::fetch(target.addr, &target.host).await.map_err(|e| format!("stats: {e}"))?;
     let own_b = crate::stats::process_cpu_seconds();
+    // Packets sent in the window may still be on their way (queued at the server, or held up by
+    // a pause of the machine): they count as received when they arrive within DRAIN.
+    tokio::time::sleep(DRAIN).await;
     shared.phase.store(STOPPING, Ordering::Relaxed);
 
     let mut totals = Totals::default();

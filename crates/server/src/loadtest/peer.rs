@@ -8,6 +8,7 @@
 //! the start and on every keyframe request; Opus-sized audio every 20 ms. Every packet received
 //! is recorded in [`StreamStats`] while the test measures.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -48,6 +49,8 @@ pub(crate) struct Publish {
 /// Phases of a run, shared by all participants (it starts at 0: warming up, nothing counted).
 pub(crate) const MEASURING: u8 = 1;
 pub(crate) const STOPPING: u8 = 2;
+/// The window has closed; packets sent in it that are still on their way are counted.
+pub(crate) const DRAINING: u8 = 3;
 
 /// Counters shared by all participants, read by the progress line.
 #[derive(Debug, Default)]
@@ -55,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) phase: AtomicU8,
     /// When measuring started, µs of the Unix clock: packets sent earlier are not counted.
     pub(crate) measure_from_us: AtomicU64,
+    /// When measuring ended (0 while it goes on): packets sent later are not counted.
+    pub(crate) measure_to_us: AtomicU64,
     pub(crate) joined: AtomicU64,
     pub(crate) connected: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -63,6 +68,8 @@ pub(crate) struct Shared {
     /// Tagged RTP packets received while measuring.
     pub(crate) received: AtomicU64,
     pub(crate) keyframe_requests: AtomicU64,
+    /// Streams (a publisher's audio or video at one receiver) that have delivered a packet.
+    pub(crate) streams_flowing: AtomicU64,
 }
 
 /// What one participant brings back.
@@ -186,6 +193,8 @@ struct Peer {
     last_keyframe: Option<Instant>,
     timeout: Instant,
     connected: bool,
+    /// The streams (publisher, kind) this participant has received a packet of.
+    flowing: HashSet<(u32, Kind)>,
 }
 
 impl Peer {
@@ -210,6 +219,7 @@ impl Peer {
             last_keyframe: None,
             timeout: now,
             connected: false,
+            flowing: HashSet::new(),
         })
     }
 
@@ -377,10 +387,18 @@ impl Peer {
                     self.keyframe_due = true;
                 }
             }
-            Event::RtpPacket(p) if shared.phase.load(Ordering::Relaxed) == MEASURING => {
+            Event::RtpPacket(p) => {
+                let Some(tag) = Tag::find(&p.payload) else { return Ok(()) };
+                if self.flowing.insert((tag.publisher, tag.kind)) {
+                    shared.streams_flowing.fetch_add(1, Ordering::Relaxed);
+                }
                 // Packets sent before measuring started are not counted.
-                let from = shared.measure_from_us.load(Ordering::Relaxed);
-                if let Some(tag) = Tag::find(&p.payload).filter(|t| t.sent_us >= from) {
+                let phase = shared.phase.load(Ordering::Relaxed);
+                let to = shared.measure_to_us.load(Ordering::Relaxed);
+                if (phase == MEASURING || phase == DRAINING)
+                    && tag.sent_us >= shared.measure_from_us.load(Ordering::Relaxed)
+                    && (to == 0 || tag.sent_us < to)
+                {
                     stats.record(tag, unix_us());
                     shared.received.fetch_add(1, Ordering::Relaxed);
                 }
