@@ -92,6 +92,17 @@ export function stalledBetween(t0, t1 = Date.now()) {
 }
 
 /**
+ * A time measured from `from` (Date.now()), less what of it the machine stood still: what a
+ * duration limit is held against. E.g. "on a lower layer 2.8 s after the drop" with a 400 ms
+ * stall in those 2.8 s counts as 2.4 s.
+ * @param {number} ms
+ * @param {number} from
+ */
+export function lessStalls(ms, from) {
+  return Math.max(0, ms - stalledBetween(from, from + ms));
+}
+
+/**
  * Hold a limit on speed or smoothness (`ok` false fails the test) when the machine ran in
  * [t0, t1] without stalling more than STALL_BUDGET_MS in all; otherwise say in the report that
  * the limit was not held on this run, and why. Returns whether it was held.

@@ -695,6 +695,21 @@ export function sampleInboundVideo(page, { hz = 4 } = {}) {
      * The longest single freeze (ms) Chrome reported in [t0, t1]: per sample interval,
      * Δ totalFreezesDuration / Δ freezeCount.
      */
+    /**
+     * The freezes Chrome reported in [t0, t1]: per sample interval in which freezeCount rose,
+     * when (the sample's time; the freeze ended in the interval before it) and how long (the
+     * interval's Δ totalFreezesDuration / Δ freezeCount).
+     */
+    freezes(/** @type {number} */ t0, /** @type {number} */ t1, /** @type {{track?: any}} */ { track } = {}) {
+      const xs = series({ track, from: t0, to: t1 });
+      /** @type {{t: number, ms: number}[]} */
+      const out = [];
+      for (let i = 1; i < xs.length; i++) {
+        const dn = xs[i].freezeCount - xs[i - 1].freezeCount;
+        if (dn > 0) out.push({ t: xs[i].t, ms: Math.round(((xs[i].totalFreezesDuration - xs[i - 1].totalFreezesDuration) / dn) * 1000) });
+      }
+      return out;
+    },
     maxSingleFreeze(/** @type {number} */ t0, /** @type {number} */ t1, /** @type {{track?: any}} */ { track } = {}) {
       const xs = series({ track, from: t0, to: t1 });
       let max = 0;
