@@ -111,8 +111,11 @@ test('a late joiner decodes everybody quickly', { timeout: 90_000 }, async (t) =
   assert.ok(dennis);
   people.push(dennis);
   const times = joins.map((j) => j.ms);
+  const all = [...times].sort((a, b) => a - b);
   const clean = joins.filter((j) => j.stalled <= STALL_BUDGET_MS).map((j) => j.ms).sort((a, b) => a - b);
-  if (clean.length >= 2) {
+  if (all[1] <= LATE_JOIN_LIMIT_MS) {
+    t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms: median ${all[1]} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
+  } else if (clean.length >= 2) {
     // The median of three, or the better of two (one of three was not counted).
     const median = clean.length === 3 ? clean[1] : clean[0];
     t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms: median of the ${clean.length} counted ${median} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
