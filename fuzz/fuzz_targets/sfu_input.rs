@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use sfu::{Command, Event, LeaveReason, ParticipantId, Sfu, SfuConfig, Signal};
+use sfu::{Command, Event, LeaveReason, ParticipantId, Role, Sfu, SfuConfig, Signal};
 
 fuzz_target!(|data: &[u8]| {
     let server: SocketAddr = "10.99.0.1:7881".parse().unwrap();
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let ada = ParticipantId::new("ada");
     let bob = ParticipantId::new("bob");
     for p in [&ada, &bob] {
-        let join = Command::Join { participant: p.clone(), room: "r".into(), name: p.to_string() };
+        let join = Command::Join { participant: p.clone(), room: "r".into(), name: p.to_string(), role: Role::Member };
         sfu.handle_command(now, join).unwrap();
     }
     // The SFU's ICE username fragment for ada, to route STUN-shaped datagrams to her.

@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: watch::Sender<bool>,
     /// When the server started.
     pub(crate) started: std::time::Instant,
+    /// The WHIP and WHEP sessions.
+    pub(crate) http_sessions: crate::whip::HttpSessions,
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -28,11 +30,24 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/stats", get(crate::stats::handler))
+        .merge(whip_routes())
         .route("/", get(|| async { asset("/index.html") }))
         .route("/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move {
             asset(&format!("/{file}"))
         }))
         .with_state(state)
+}
+
+/// WHIP and WHEP (see whip.rs), with a body limit of their own.
+fn whip_routes() -> Router<Arc<AppState>> {
+    use crate::whip;
+    use axum::routing::{delete, post};
+    Router::new()
+        .route("/whip/{room}", post(whip::whip).options(whip::options_endpoint))
+        .route("/whep/{room}", post(whip::whep).options(whip::options_endpoint))
+        .route("/whep/{room}/{participant}", post(whip::whep_participant).options(whip::options_endpoint))
+        .route("/sessions/{id}", delete(whip::delete).patch(whip::patch).options(whip::options_session))
+        .layer(axum::extract::DefaultBodyLimit::max(whip::MAX_SDP_BYTES))
 }
 
 async fn websocket(upgrade: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {

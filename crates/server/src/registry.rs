@@ -35,6 +35,16 @@ impl Registry {
         entry.0
     }
 
+    /// A participant enters `room` if it exists (has someone in it): the worker it lives on.
+    pub(crate) fn join_existing(&self, room: &str) -> Option<usize> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Inner { rooms, load } = &mut *inner;
+        let entry = rooms.get_mut(room)?;
+        entry.1 += 1;
+        load[entry.0] += 1;
+        Some(entry.0)
+    }
+
     /// A participant of `room` is gone.
     pub(crate) fn leave(&self, room: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,5 +83,7 @@ mod tests {
         r.join("a");
         assert_eq!(r.rooms(), 2);
         r.leave("nope");
+        assert_eq!(r.join_existing("nope"), None);
+        assert_eq!(r.join_existing("a"), Some(r.join("a")));
     }
 }

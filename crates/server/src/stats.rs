@@ -31,6 +31,8 @@ pub(crate) struct Stats {
     send_dropped: u64,
     keyframe_requests: u64,
     layer_switches: u64,
+    /// WHIP and WHEP sessions open now (they are participants too).
+    http_sessions: usize,
     workers: usize,
     /// Layer selection per subscriber: its downlink estimate and, per remote video track, the
     /// layer forwarded, the target and why it last changed.
@@ -84,6 +86,7 @@ pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         process_cpu_seconds: process_cpu_seconds(),
         workers: state.workers.len(),
+        http_sessions: state.http_sessions.len(),
         ..Stats::default()
     };
     for worker in &state.workers {

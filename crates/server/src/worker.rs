@@ -26,6 +26,7 @@ pub(crate) enum ToWorker {
         participant: ParticipantId,
         room: String,
         name: String,
+        role: sfu::Role,
         session: mpsc::Sender<ToSession>,
     },
     /// Any other command; `request` names the message it came from, for error replies.
@@ -124,9 +125,9 @@ fn command(
 ) {
     let now = Instant::now();
     match msg {
-        ToWorker::Join { participant, room, name, session } => {
+        ToWorker::Join { participant, room, name, role, session } => {
             sessions.insert(participant.clone(), session);
-            let join = Command::Join { participant: participant.clone(), room, name };
+            let join = Command::Join { participant: participant.clone(), room, name, role };
             if let Err(error) = sfu.handle_command(now, join) {
                 if let Some(s) = sessions.remove(&participant) {
                     let _ = s.try_send(ToSession::Refused { request: "join", error });

@@ -221,7 +221,7 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
     let participant = ParticipantId::new(new_participant_id());
     let worker = state.registry.join(&room);
     let (tx, rx) = mpsc::channel(SESSION_QUEUE);
-    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, session: tx };
+    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, session: tx };
     if state.workers[worker].tx.try_send(msg).is_err() {
         state.registry.leave(&room);
         return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is too busy to take you now", Some("join"))));
@@ -231,7 +231,7 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
 }
 
 /// A participant id: "P" and 11 random base-32 characters.
-fn new_participant_id() -> String {
+pub(crate) fn new_participant_id() -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut id = String::with_capacity(12);
     id.push('P');

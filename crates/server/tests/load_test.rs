@@ -2,41 +2,14 @@
 //! the WebSocket, publish synthetic media over UDP, and the figures they report are checked
 //! against what was sent.
 
-use std::io::{BufRead, BufReader};
-use std::process::{ChildStdout, Stdio};
-
 mod common;
-use common::{Running, confab};
+use common::confab;
 
-/// A server on loopback ports chosen by the OS; returns it and its base URL, once its banner
-/// (which ends with the media line) is printed. Its congestion control is off: this checks the
-/// tool's accounting against what was sent, and this machine's host pauses it for up to 300 ms
-/// now and then, which the estimator takes for congestion and answers by pausing video.
-fn server() -> (Running, BufReader<ChildStdout>, String) {
-    let mut child = confab()
-        .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
-        .args(["--congestion-control", "off"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    let mut line = String::new();
-    for _ in 0..10 {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        if let Some(at) = line.find("http://127.0.0.1:") {
-            url.get_or_insert_with(|| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string());
-        }
-        if line.contains("Media: UDP") {
-            break;
-        }
-    }
-    // The stdout goes back too: a closed pipe would fail the server's later prints.
-    (Running(child), stdout, url.expect("the banner names the URL"))
+/// The server for these tests. Its congestion control is off: this checks the tool's accounting
+/// against what was sent, and this machine's host pauses it for up to 300 ms now and then, which
+/// the estimator takes for congestion and answers by pausing video.
+fn server() -> (common::Running, std::io::BufReader<std::process::ChildStdout>, String) {
+    common::server(&["--congestion-control", "off"])
 }
 
 #[test]

@@ -101,6 +101,21 @@ pub enum LeaveReason {
     Internal,
 }
 
+/// How a participant takes part in its room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Role {
+    /// Publishes and receives everything published in the room, negotiating both ways (the
+    /// WebSocket protocol).
+    #[default]
+    Member,
+    /// Publishes only; the SFU never offers it anything (a WHIP publisher).
+    Publisher,
+    /// Receives one publisher on the m-lines of its own offer and nothing else, and is not shown
+    /// to the room (a WHEP player). `None`: the room's earliest publisher still present, and the
+    /// next one when it leaves.
+    Viewer(Option<ParticipantId>),
+}
+
 /// Input from signaling, for one participant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -112,6 +127,8 @@ pub enum Command {
         room: String,
         /// Display name (validated by the caller).
         name: String,
+        /// How it takes part.
+        role: Role,
     },
     /// An SDP offer from the participant, with metadata of its sending m-lines by mid.
     Offer {

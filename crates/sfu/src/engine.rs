@@ -38,7 +38,7 @@ use crate::slots::{Pix, Slots, Timers};
 ///
 /// ```
 /// use std::time::Instant;
-/// use sfu::{Command, ParticipantId, Sfu, SfuConfig};
+/// use sfu::{Command, ParticipantId, Role, Sfu, SfuConfig};
 ///
 /// let mut sfu = Sfu::new(SfuConfig::new(vec!["127.0.0.1:7881".parse().unwrap()])).unwrap();
 /// let ada = ParticipantId::new("ada");
@@ -46,6 +46,7 @@ use crate::slots::{Pix, Slots, Timers};
 ///     participant: ada.clone(),
 ///     room: "standup".into(),
 ///     name: "Ada".into(),
+///     role: Role::Member,
 /// }).unwrap();
 /// while let Some(event) = sfu.poll_event() {
 ///     println!("{event:?}"); // Joined, for ada
@@ -103,7 +104,7 @@ impl Sfu {
     /// [`Error::Engine`], after which the participant has been removed.
     pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Error> {
         let result = match command {
-            Command::Join { participant, room, name } => self.join(now, participant, room, name),
+            Command::Join { participant, room, name, role } => self.join(now, participant, room, name, role),
             Command::Offer { participant, sdp, tracks } => {
                 let pix = self.pix(&participant)?;
                 self.client_offer(now, pix, &sdp, tracks)
@@ -126,7 +127,7 @@ impl Sfu {
             }
             Command::Leave { participant, reason } => {
                 let pix = self.pix(&participant)?;
-                self.remove(pix, reason);
+                self.remove(now, pix, reason);
                 Ok(())
             }
         };
@@ -292,14 +293,15 @@ impl Sfu {
     fn apply(&mut self, now: Instant, effect: Effect) {
         match effect {
             Effect::Media(pix, packet) => self.forward(now, pix, packet),
-            Effect::Publish(pix, mid, kind) => self.publish(pix, mid, kind),
-            Effect::Unpublish(pix, mid) => self.unpublish(pix, mid),
+            Effect::Publish(pix, mid, kind) => self.publish(now, pix, mid, kind),
+            Effect::Unpublish(pix, mid) => self.unpublish(now, pix, mid),
             Effect::KeyframeRequest(pix, mid, _kind) => self.subscriber_wants_keyframe(now, pix, mid),
             Effect::Connected(pix) => self.media_connected(now, pix),
+            Effect::Attach(pix, mid, kind) => self.attach_viewer(now, pix, mid, kind),
             Effect::Fail(pix, reason) => {
                 if let Some(p) = self.participants.get(pix) {
                     let participant = p.id.clone();
-                    self.remove(pix, reason);
+                    self.remove(now, pix, reason);
                     self.events.push_back(Event::Removed { participant, reason });
                 }
             }

@@ -25,6 +25,10 @@ pub enum Error {
     /// A candidate line that did not parse.
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),
+    /// A viewer's `Join` when the publisher it asks for is not in the room (or, for the room's
+    /// earliest publisher, nobody publishes there).
+    #[error("no publisher to watch")]
+    NoPublisher,
     /// `Mute` for a track the participant does not publish.
     #[error("no published track {0:?}")]
     UnknownTrack(String),

@@ -14,7 +14,7 @@ use str0m::{Event as RtcEvent, IceConnectionState, Input, Output, Rtc};
 use tracing::{debug, trace};
 
 use crate::allocate::Downlink;
-use crate::api::{LeaveReason, ParticipantId, ParticipantInfo, Stats, TrackMeta, Transmit};
+use crate::api::{LeaveReason, ParticipantId, ParticipantInfo, Role, Stats, TrackMeta, Transmit};
 use crate::router::Router;
 use crate::slots::Pix;
 use crate::track::{OutState, OutTrack, Published};
@@ -36,6 +36,8 @@ pub(crate) enum Effect {
     KeyframeRequest(Pix, Mid, KeyframeRequestKind),
     /// The participant's media connection (ICE and DTLS) is up: its video can start.
     Connected(Pix),
+    /// A viewer's offer added m-line `mid`, on which the SFU sends: bind it to a track.
+    Attach(Pix, Mid, MediaKind),
     /// The participant must go.
     Fail(Pix, LeaveReason),
 }
@@ -56,6 +58,10 @@ pub(crate) struct Participant {
     pub(crate) generation: u32,
     pub(crate) rtc: Rtc,
     pub(crate) ufrag: String,
+    /// How it takes part in its room.
+    pub(crate) role: Role,
+    /// A viewer's m-lines the SFU sends on, from its offer, in order.
+    pub(crate) viewer_mids: Vec<(Mid, MediaKind)>,
     /// Remote addresses routed to this participant.
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) published: Vec<Published>,
@@ -182,6 +188,11 @@ impl Participant {
         Some((mid, rid))
     }
 
+    /// A WHEP player: receives one publisher, is not shown to the room.
+    pub(crate) fn is_viewer(&self) -> bool {
+        matches!(self.role, Role::Viewer(_))
+    }
+
     pub(crate) fn is_out_mid(&self, mid: Mid) -> bool {
         self.outs.iter().flatten().any(|o| o.mid() == Some(mid))
     }
@@ -292,6 +303,9 @@ impl Participant {
             }
             RtcEvent::MediaAdded(m) if m.direction.is_receiving() => {
                 out.effects.push_back(Effect::Publish(pix, m.mid, m.kind));
+            }
+            RtcEvent::MediaAdded(m) if matches!(self.role, Role::Viewer(_)) && m.direction.is_sending() => {
+                out.effects.push_back(Effect::Attach(pix, m.mid, m.kind));
             }
             RtcEvent::MediaChanged(m) => {
                 let publishing = self.published(m.mid).is_some();

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use str0m::media::{MediaKind, Mid};
 
-use crate::api::{Event, LeaveReason, ParticipantId, Signal, Source};
+use crate::api::{Event, LeaveReason, ParticipantId, Role, Signal, Source};
 use crate::error::Error;
 use crate::participant::{IceWatch, Offers, Participant};
 use crate::slots::Pix;
@@ -19,9 +19,15 @@ impl Sfu {
         id: ParticipantId,
         room: String,
         name: String,
+        role: Role,
     ) -> Result<(), Error> {
         if self.by_id.contains_key(&id) {
             return Err(Error::DuplicateParticipant);
+        }
+        if let Role::Viewer(wanted) = &role {
+            if self.watched(&room, wanted.as_ref()).is_none() {
+                return Err(Error::NoPublisher);
+            }
         }
         let mut rtc = self.new_rtc(now);
         for addr in &self.config.candidates {
@@ -39,6 +45,8 @@ impl Sfu {
             generation,
             rtc,
             ufrag: ufrag.clone(),
+            role: role.clone(),
+            viewer_mids: Vec::new(),
             addrs: Vec::new(),
             published: Vec::new(),
             outs: Vec::new(),
@@ -66,11 +74,20 @@ impl Sfu {
 
         let others_info = others
             .iter()
-            .filter_map(|&o| self.participants.get(o).map(Participant::info))
+            .filter_map(|&o| self.participants.get(o))
+            .filter(|p| !p.is_viewer())
+            .map(Participant::info)
             .collect();
         self.signal(pix, Signal::Joined { room, you: you.clone(), others: others_info });
+        if matches!(role, Role::Viewer(_)) {
+            // Not shown to the room; what it receives is bound when its offer comes.
+            return Ok(());
+        }
         for &o in &others {
             self.signal(o, Signal::ParticipantJoined(you.clone()));
+        }
+        if role == Role::Publisher {
+            return Ok(());
         }
         // Receive everything already published in the room.
         for &o in &others {
@@ -89,7 +106,7 @@ impl Sfu {
     }
 
     /// `pix` started sending on `mid`: a new track for the room.
-    pub(crate) fn publish(&mut self, pix: Pix, mid: Mid, kind: MediaKind) {
+    pub(crate) fn publish(&mut self, now: Instant, pix: Pix, mid: Mid, kind: MediaKind) {
         let Some(p) = self.participants.get_mut(pix) else { return };
         if p.published(mid).is_some() || p.is_out_mid(mid) {
             return;
@@ -112,21 +129,31 @@ impl Sfu {
         tracing::info!(participant = %publisher, track = %info.id, ?kind, "published");
 
         for other in self.members(&room, Some(pix)) {
-            self.signal(other, Signal::TrackPublished { participant: publisher.clone(), track: info.clone() });
-            self.subscribe(other, pix, mid);
-            self.negotiate(other);
+            match self.participants.get(other).map(|o| &o.role) {
+                Some(Role::Member) => {
+                    self.signal(other, Signal::TrackPublished { participant: publisher.clone(), track: info.clone() });
+                    self.subscribe(other, pix, mid);
+                    self.negotiate(other);
+                }
+                Some(Role::Publisher) => {
+                    self.signal(other, Signal::TrackPublished { participant: publisher.clone(), track: info.clone() });
+                }
+                // A viewer's empty m-line may be waiting for this track.
+                Some(Role::Viewer(_)) => self.bind_viewer(now, other),
+                None => {}
+            }
         }
     }
 
     /// `pix` stopped sending on `mid`.
-    pub(crate) fn unpublish(&mut self, pix: Pix, mid: Mid) {
+    pub(crate) fn unpublish(&mut self, now: Instant, pix: Pix, mid: Mid) {
         let Some(p) = self.participants.get_mut(pix) else { return };
         let Some(i) = p.published.iter().position(|t| t.mid == mid) else { return };
         let track = p.published.remove(i);
         let publisher = p.id.clone();
         let room = p.room.clone();
         tracing::info!(participant = %publisher, track = %track.id, "unpublished");
-        self.drop_subscribers(&track);
+        self.drop_subscribers(now, &track);
         for other in self.members(&room, Some(pix)) {
             self.signal(other, Signal::TrackUnpublished { participant: publisher.clone(), track: track.id.clone() });
         }
@@ -146,7 +173,7 @@ impl Sfu {
 
     /// Detach every subscriber of a track that is going away; their m-lines stop at their next
     /// negotiation.
-    fn drop_subscribers(&mut self, track: &Published) {
+    fn drop_subscribers(&mut self, now: Instant, track: &Published) {
         for &(sub, slot) in &track.subscribers {
             if let Some(out) = self
                 .participants
@@ -157,11 +184,94 @@ impl Sfu {
                 out.source = None;
             }
             self.negotiate(sub);
+            // A viewer moves on to the next publisher (or the same one's other track).
+            self.bind_viewer(now, sub);
         }
     }
 
+    /// The publisher a viewer of `room` asking for `wanted` watches: that participant if it is
+    /// in the room, else (`None`) the earliest member still present that publishes something or
+    /// came to publish only (a WHIP publisher whose media is still connecting).
+    pub(crate) fn watched(&self, room: &str, wanted: Option<&ParticipantId>) -> Option<Pix> {
+        let members = self.rooms.get(room)?;
+        match wanted {
+            Some(id) => self.by_id.get(id).copied().filter(|pix| members.contains(pix)),
+            None => members.iter().copied().find(|&m| {
+                self.participants
+                    .get(m)
+                    .is_some_and(|p| !p.is_viewer() && (!p.published.is_empty() || p.role == Role::Publisher))
+            }),
+        }
+    }
+
+    /// A viewer's offer added `mid`: remember it and bind what can be bound.
+    pub(crate) fn attach_viewer(&mut self, now: Instant, pix: Pix, mid: Mid, kind: MediaKind) {
+        let Some(p) = self.participants.get_mut(pix) else { return };
+        if !p.viewer_mids.iter().any(|(m, _)| *m == mid) {
+            p.viewer_mids.push((mid, kind));
+        }
+        self.bind_viewer(now, pix);
+    }
+
+    /// Bind each of a viewer's m-lines that has no live track to a track of its publisher of the
+    /// same kind (camera before screen share, microphone before screen audio), keeping the
+    /// outgoing stream (a new publisher continues it, from a keyframe).
+    pub(crate) fn bind_viewer(&mut self, now: Instant, pix: Pix) {
+        let Some(v) = self.participants.get(pix) else { return };
+        let Role::Viewer(wanted) = &v.role else { return };
+        let Some(publisher) = self.watched(&v.room, wanted.as_ref()) else { return };
+        let Some(p) = self.participants.get(publisher) else { return };
+        let mut picks = Vec::new();
+        for &(mid, kind) in &v.viewer_mids {
+            let bound = v.outs.iter().flatten().any(|o| o.active_mid() == Some(mid) && o.source.is_some());
+            if bound {
+                continue;
+            }
+            let taken = |t: &Published| {
+                v.outs.iter().flatten().any(|o| o.source == Some((publisher, t.mid)))
+                    || picks.iter().any(|(_, m, _, _)| *m == t.mid)
+            };
+            let mut candidates: Vec<&Published> = p.published.iter().filter(|t| t.kind == kind && !taken(t)).collect();
+            candidates.sort_by_key(|t| matches!(t.source, Source::Screen | Source::ScreenAudio));
+            if let Some(t) = candidates.first() {
+                picks.push((mid, t.mid, t.id.clone(), kind));
+            }
+        }
+        let publisher_id = p.id.clone();
+        for (mid, track_mid, track_id, kind) in picks {
+            let Some(v) = self.participants.get_mut(pix) else { return };
+            let slot = match v.outs.iter().position(|o| o.as_ref().is_some_and(|o| o.active_mid() == Some(mid))) {
+                Some(slot) => {
+                    // Continue the stream the viewer already decodes: same forwarder, paused
+                    // until the new track's first keyframe.
+                    let Some(out) = v.outs[slot].as_mut() else { continue };
+                    out.source = Some((publisher, track_mid));
+                    out.publisher = publisher_id.clone();
+                    out.track = track_id;
+                    out.pt_map.clear();
+                    out.forwarder.pause();
+                    slot
+                }
+                None => {
+                    let mut out = OutTrack::new((publisher, track_mid), publisher_id.clone(), track_id, kind);
+                    out.state = OutState::Active(mid);
+                    v.insert_out(out)
+                }
+            };
+            let connected = v.media_connected;
+            if let Some(track) = self.participants.get_mut(publisher).and_then(|p| p.published_mut(track_mid)) {
+                track.subscribers.push((pix, slot));
+            }
+            if connected {
+                let layer = self.participants.get(pix).and_then(|v| v.outs[slot].as_ref()).and_then(|o| o.forwarder.target());
+                self.request_keyframe(now, publisher, track_mid, layer);
+            }
+        }
+        self.mark_dirty(pix);
+    }
+
     /// Remove a participant and everything that refers to it, and tell its room.
-    pub(crate) fn remove(&mut self, pix: Pix, reason: LeaveReason) {
+    pub(crate) fn remove(&mut self, now: Instant, pix: Pix, reason: LeaveReason) {
         let Some(mut p) = self.participants.remove(pix) else { return };
         tracing::info!(participant = %p.id, room = %p.room, ?reason, "left");
         p.rtc.disconnect();
@@ -179,13 +289,15 @@ impl Sfu {
         }
         let members = self.members(&p.room, Some(pix));
         for track in &p.published {
-            self.drop_subscribers(track);
+            self.drop_subscribers(now, track);
             for &other in &members {
                 self.signal(other, Signal::TrackUnpublished { participant: p.id.clone(), track: track.id.clone() });
             }
         }
-        for &other in &members {
-            self.signal(other, Signal::ParticipantLeft { participant: p.id.clone(), reason });
+        if !p.is_viewer() {
+            for &other in &members {
+                self.signal(other, Signal::ParticipantLeft { participant: p.id.clone(), reason });
+            }
         }
         self.stats.participants = self.stats.participants.saturating_sub(1);
         if let Some(list) = self.rooms.get_mut(&p.room) {
@@ -204,7 +316,8 @@ impl Sfu {
     /// completes).
     pub(crate) fn negotiate(&mut self, pix: Pix) {
         let Some(p) = self.participants.get_mut(pix) else { return };
-        if p.offers.outstanding.is_some() {
+        if p.offers.outstanding.is_some() || p.role != Role::Member {
+            // WHIP and WHEP sessions cannot renegotiate.
             return;
         }
         // Tracks that went away before they were ever offered need no negotiation.

@@ -363,3 +363,90 @@ fn forced_layer_switches_keep_the_egress_one_continuous_stream() {
     assert!(gaps * 100 < switches, "{gaps} gaps in {} packets over {switches} switches: {:?}", rtp.len(), rtp.windows(2).filter(|w| w[1].seq != w[0].seq + 1).take(30).map(|w| (w[0].seq, w[1].seq, w[1].timestamp.wrapping_sub(w[0].timestamp))).collect::<Vec<_>>());
     assert!(frames > 500, "{frames} frames");
 }
+
+/// Frames of `name` that peer `r` received: (video, audio), told apart by their m-lines' kind
+/// (the viewer's own offer put video first).
+fn viewer_frames(call: &Scenario, r: usize, name: &str) -> (usize, usize) {
+    let peer = &call.peers[r];
+    let mut video = 0;
+    let mut audio = 0;
+    for (mid, received) in &peer.received {
+        let n = received.frames.iter().filter(|f| f.publisher == name).count();
+        let kind = peer.rtc.media(mid.as_str().into()).map(|m| m.kind());
+        match kind {
+            Some(str0m::media::MediaKind::Video) => video += n,
+            Some(str0m::media::MediaKind::Audio) => audio += n,
+            None => {}
+        }
+    }
+    (video, audio)
+}
+
+#[test]
+fn a_publish_only_participant_is_seen_and_heard_and_receives_nothing() {
+    let mut call = Scenario::new(perfect());
+    let whip = call.join_as("whip", "r", sfu::Role::Publisher);
+    let bob = call.join("bob", "r");
+    call.publish(whip, true, true);
+    call.publish(bob, true, true);
+    let deadline = call.now + Duration::from_secs(5);
+    assert!(call.run_until(deadline, |c| c.video_frames(bob, whip) >= 20 && c.audio_frames(bob, whip) >= 20));
+    call.run_for(Duration::from_secs(1));
+    // The WHIP side never gets an offer, nor bob's media.
+    assert!(!call.peers[whip].signals.iter().any(|s| matches!(s, Signal::Offer { .. })));
+    assert_eq!(call.peers[whip].frames_of("bob").len(), 0);
+    assert!(call.errors.is_empty(), "{:?}", call.errors);
+}
+
+#[test]
+fn a_viewer_gets_the_earliest_publisher_then_the_next_when_it_leaves() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    call.publish(ada, true, true);
+    // A viewer of a room with no publisher is refused.
+    let early = call.join_as("early", "empty", sfu::Role::Viewer(None));
+    assert!(call.errors.iter().any(|(i, e)| *i == early && *e == sfu::Error::NoPublisher), "{:?}", call.errors);
+    call.errors.clear();
+    call.run_for(Duration::from_secs(1));
+    let bob = call.join("bob", "r");
+    call.publish(bob, true, true);
+    let viewer = call.join_as("viewer", "r", sfu::Role::Viewer(None));
+    call.watch(viewer);
+    let deadline = call.now + Duration::from_secs(5);
+    assert!(call.run_until(deadline, |c| viewer_frames(c, viewer, "ada").0 >= 20 && viewer_frames(c, viewer, "ada").1 >= 20));
+    assert_eq!(viewer_frames(&call, viewer, "bob"), (0, 0), "only the earliest publisher");
+    // Its first video frame is a keyframe (one was asked for).
+    let peer = &call.peers[viewer];
+    let video_mid = peer.received.keys().find(|m| peer.rtc.media(m.as_str().into()).is_some_and(|m| m.kind() == str0m::media::MediaKind::Video));
+    let first = video_mid.and_then(|m| peer.received[m].frames.first());
+    assert!(first.is_some_and(|f| f.keyframe && f.publisher == "ada"), "{first:?}");
+    // Nobody in the room is told about the viewer.
+    assert!(!call.peers[ada].signals.iter().any(|s| matches!(s, Signal::ParticipantJoined(p) if p.name == "viewer")));
+
+    // ada leaves: bob, on the same m-lines.
+    call.leave(ada);
+    let deadline = call.now + Duration::from_secs(5);
+    assert!(call.run_until(deadline, |c| viewer_frames(c, viewer, "bob").0 >= 20 && viewer_frames(c, viewer, "bob").1 >= 20));
+    assert_eq!(call.peers[viewer].received.len(), 2, "two m-lines, no renegotiation");
+    assert!(!call.peers[viewer].signals.iter().any(|s| matches!(s, Signal::Offer { .. })));
+    assert!(call.errors.is_empty(), "{:?}", call.errors);
+}
+
+#[test]
+fn a_viewer_of_one_participant_gets_that_one() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    let bob = call.join("bob", "r");
+    call.publish(ada, true, true);
+    call.publish(bob, true, true);
+    call.run_for(Duration::from_secs(1));
+    let bob_id = call.peers[bob].id.clone();
+    let viewer = call.join_as("viewer", "r", sfu::Role::Viewer(Some(bob_id)));
+    call.watch(viewer);
+    let deadline = call.now + Duration::from_secs(5);
+    assert!(call.run_until(deadline, |c| viewer_frames(c, viewer, "bob").0 >= 20));
+    assert_eq!(viewer_frames(&call, viewer, "ada"), (0, 0));
+    let _ = ada;
+    let nobody = call.join_as("nobody", "r", sfu::Role::Viewer(Some(sfu::ParticipantId::new("Pnope"))));
+    assert!(call.errors.iter().any(|(i, e)| *i == nobody && *e == sfu::Error::NoPublisher), "{:?}", call.errors);
+}

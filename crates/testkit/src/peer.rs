@@ -164,6 +164,21 @@ impl Peer {
         Some(ToSfu::Offer(offer.to_sdp_string()))
     }
 
+    /// Offer to receive video and audio on m-lines of its own (a WHEP player): returns the offer.
+    pub fn watch(&mut self) -> Option<ToSfu> {
+        let mut api = self.rtc.sdp_api();
+        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(ToSfu::Offer(offer.to_sdp_string()))
+    }
+
+    /// Frames received from the publisher named `name`, on any m-line.
+    pub fn frames_of(&self, name: &str) -> Vec<FrameTag> {
+        self.received.values().flat_map(|r| r.frames.iter().filter(|f| f.publisher == name).cloned()).collect()
+    }
+
     /// Stop publishing video (the m-line goes inactive): returns the offer to send.
     pub fn unpublish_video(&mut self) -> Option<ToSfu> {
         let mid = self.video.take()?;

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sfu::{Command, Event, LeaveReason, ParticipantId, Sfu, SfuConfig, Signal};
+use sfu::{Command, Event, LeaveReason, ParticipantId, Role, Sfu, SfuConfig, Signal};
 use str0m_netem::{Input as NetInput, Netem, NetemConfig, Output as NetOutput};
 
 use crate::peer::{Peer, ToSfu};
@@ -91,12 +91,26 @@ impl Scenario {
 
     /// A new participant named `name` joins `room`; returns its index.
     pub fn join(&mut self, name: &str, room: &str) -> usize {
-        self.join_with(name, room, Peer::new)
+        self.join_with(name, room, Peer::new, Role::Member)
+    }
+
+    /// A new participant that takes part as `role` (a WHIP publisher, a WHEP viewer).
+    pub fn join_as(&mut self, name: &str, room: &str, role: Role) -> usize {
+        self.join_with(name, room, Peer::new, role)
+    }
+
+    /// Peer `i` offers to receive video and audio (in that order, as a WHEP player may), on
+    /// m-lines of its own offer.
+    pub fn watch(&mut self, i: usize) {
+        if let Some(msg) = self.peers[i].watch() {
+            self.send(i, msg);
+            self.settle();
+        }
     }
 
     /// A new participant that records what it receives packet by packet ([`Peer::rtp`]).
     pub fn join_rtp(&mut self, name: &str, room: &str) -> usize {
-        self.join_with(name, room, Peer::new_rtp)
+        self.join_with(name, room, Peer::new_rtp, Role::Member)
     }
 
     fn join_with(
@@ -104,6 +118,7 @@ impl Scenario {
         name: &str,
         room: &str,
         make: fn(Instant, &str, ParticipantId, SocketAddr) -> Peer,
+        role: Role,
     ) -> usize {
         let i = self.peers.len();
         let addr: SocketAddr = format!("10.0.{}.{}:5000", i / 200, i % 200 + 2)
@@ -117,7 +132,7 @@ impl Scenario {
             down: Netem::new(self.network.seed(seed + 2)),
         });
         self.left.push(false);
-        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into() });
+        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into(), role });
         i
     }
 

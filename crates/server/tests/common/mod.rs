@@ -1,7 +1,8 @@
 //! What the binary's integration tests share: the `confab` command and a server that is killed
 //! when dropped.
 
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The `confab` binary, with no CONFAB_* setting of the caller's environment leaking in.
 pub(crate) fn confab() -> Command {
@@ -22,4 +23,34 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A server on loopback ports chosen by the OS, with `args` added; returns it, its stdout (kept
+/// open: a closed pipe would fail its later prints) and its base URL, once its banner (which
+/// ends with the media line) is printed.
+#[allow(dead_code)]
+pub(crate) fn server(args: &[&str]) -> (Running, BufReader<ChildStdout>, String) {
+    let mut child = confab()
+        .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    for _ in 0..10 {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(at) = line.find("http://127.0.0.1:") {
+            url.get_or_insert_with(|| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string());
+        }
+        if line.contains("Media: UDP") {
+            break;
+        }
+    }
+    (Running(child), stdout, url.expect("the banner names the URL"))
 }

@@ -1,0 +1,229 @@
+//! WHIP and WHEP against a real `confab` on loopback: a str0m peer publishes over WHIP, another
+//! plays it over WHEP, media really relayed; and every error case of the endpoints.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use sfu::{ParticipantId, Signal};
+use testkit::{Peer, ToSfu};
+
+mod common;
+
+/// One HTTP/1.1 exchange: (status, headers lower-cased, body).
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer before reading a body it refuses: ignore a reset while writing it.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply { status, headers, body: body.to_string() }
+}
+
+const SDP: (&str, &str) = ("Content-Type", "application/sdp");
+
+/// A test peer on its own loopback UDP socket.
+struct Client {
+    peer: Peer,
+    socket: UdpSocket,
+}
+
+impl Client {
+    fn new(name: &str) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let peer = Peer::new(Instant::now(), name, ParticipantId::new(name), addr);
+        Client { peer, socket }
+    }
+
+    /// Post `offer` to `path`; on 201, give the peer the answer.
+    fn start(&mut self, base: &str, path: &str, offer: Option<ToSfu>) -> Reply {
+        let Some(ToSfu::Offer(sdp)) = offer else { panic!("no offer") };
+        let reply = http(base, "POST", path, &[SDP], sdp.as_bytes());
+        if reply.status == 201 {
+            self.peer.on_signal(Signal::Answer { sdp: reply.body.clone() }).unwrap();
+        }
+        reply
+    }
+
+    /// Exchange datagrams and advance time.
+    fn step(&mut self) {
+        let now = Instant::now();
+        let mut buf = [0u8; 2000];
+        while let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+            self.peer.receive(now, from, &buf[..n]);
+        }
+        self.peer.tick(now);
+        let mut out: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
+        self.peer.poll(now, &mut out);
+        for (_, to, data) in out {
+            let _ = self.socket.send_to(&data, to);
+        }
+    }
+}
+
+/// Run `clients` until `done` or `limit`.
+fn run(clients: &mut [&mut Client], limit: Duration, mut done: impl FnMut(&[&mut Client]) -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        for c in clients.iter_mut() {
+            c.step();
+        }
+        if done(clients) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[test]
+fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
+    let (_server, _out, base) = common::server(&[]);
+    let mut publisher = Client::new("whippy");
+    let offer = publisher.peer.publish(true, true);
+    let reply = publisher.start(&base, "/whip/studio?name=whippy", offer);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("application/sdp"));
+    let location = reply.header("location").expect("a Location").to_string();
+    assert!(location.starts_with("/sessions/"), "{location}");
+    assert!(reply.header("etag").is_some_and(|e| e.starts_with('"')));
+    assert!(reply.body.contains("a=candidate:"), "the answer carries the server's candidates");
+
+    let mut player = Client::new("player");
+    let offer = player.peer.watch();
+    let reply = player.start(&base, "/whep/studio", offer);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let whep_location = reply.header("location").unwrap().to_string();
+    // The answer has exactly the two m-lines the player offered, video first, sending.
+    let mlines: Vec<&str> = reply.body.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(mlines.len(), 2, "{}", reply.body);
+    assert!(mlines[0].starts_with("m=video") && mlines[1].starts_with("m=audio"), "{mlines:?}");
+    assert_eq!(reply.body.matches("a=sendonly").count(), 2, "{}", reply.body);
+
+    let got = run(&mut [&mut publisher, &mut player], Duration::from_secs(20), |c| {
+        let frames = c[1].peer.frames_of("whippy");
+        frames.iter().filter(|f| f.keyframe).count() >= 1 && frames.len() >= 60
+    });
+    let frames = player.peer.frames_of("whippy");
+    assert!(got, "the player got {} frames of the publisher", frames.len());
+
+    // A room member sees the WHIP publisher with its name: the stats count the sessions.
+    let stats = http(&base, "GET", "/api/v1/stats", &[], b"");
+    assert!(stats.body.contains("\"http_sessions\":2"), "{}", stats.body);
+
+    // DELETE ends the publisher; a second DELETE and a PATCH are 404.
+    let reply = http(&base, "DELETE", &location, &[], b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(http(&base, "DELETE", &location, &[], b"").status, 404);
+    let frag = [("Content-Type", "application/trickle-ice-sdpfrag")];
+    assert_eq!(http(&base, "PATCH", &location, &frag, b"a=end-of-candidates\r\n").status, 404);
+    // The player's session is still there until it is deleted.
+    let reply = http(&base, "PATCH", &whep_location, &frag, b"a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host\r\n");
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(http(&base, "DELETE", &whep_location, &[], b"").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = http(&base, "GET", "/api/v1/stats", &[], b"");
+        if stats.body.contains("\"participants\":0") && stats.body.contains("\"http_sessions\":0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sessions not gone: {}", stats.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn whip_and_whep_errors_are_answered_with_their_status() {
+    let (_server, _out, base) = common::server(&[]);
+    let mut publisher = Client::new("p");
+    let Some(ToSfu::Offer(offer)) = publisher.peer.publish(true, true) else { panic!() };
+
+    // Wrong content type.
+    let r = http(&base, "POST", "/whip/r", &[("Content-Type", "text/plain")], offer.as_bytes());
+    assert_eq!(r.status, 415, "{}", r.body);
+    // Not SDP, an SDP that str0m refuses, an offer that sends nothing.
+    let r = http(&base, "POST", "/whip/r", &[SDP], b"hello");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("v="), "{}", r.body);
+    let broken = offer.replace("a=fingerprint:", "a=fingerprint:bogus ");
+    let r = http(&base, "POST", "/whip/r", &[SDP], broken.as_bytes());
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!r.body.trim().is_empty());
+    let recv_only = offer.replace("a=sendonly", "a=recvonly");
+    let r = http(&base, "POST", "/whip/r", &[SDP], recv_only.as_bytes());
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("sendonly"), "{}", r.body);
+    // A bad room or name.
+    assert_eq!(http(&base, "POST", "/whip/no%20spaces", &[SDP], offer.as_bytes()).status, 400);
+    assert_eq!(http(&base, "POST", "/whip/r?name=%01", &[SDP], offer.as_bytes()).status, 400);
+    // Over the size limit.
+    let big = vec![b'a'; 64 * 1024 + 1];
+    assert_eq!(http(&base, "POST", "/whip/r", &[SDP], &big).status, 413);
+
+    // WHEP: no such room, no such participant.
+    let mut player = Client::new("v");
+    let Some(ToSfu::Offer(watch)) = player.peer.watch() else { panic!() };
+    let r = http(&base, "POST", "/whep/nobody-here", &[SDP], watch.as_bytes());
+    assert_eq!(r.status, 404, "{}", r.body);
+    let reply = publisher.start(&base, "/whip/r", Some(ToSfu::Offer(offer.clone())));
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let r = http(&base, "POST", "/whep/r/Pnotthere", &[SDP], watch.as_bytes());
+    assert_eq!(r.status, 404, "{}", r.body);
+    // A WHEP offer that receives nothing.
+    let r = http(&base, "POST", "/whep/r", &[SDP], watch.replace("a=recvonly", "a=sendonly").as_bytes());
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Sessions: unknown ones are 404; PATCH checks its type, If-Match and refuses ICE restarts.
+    assert_eq!(http(&base, "DELETE", "/sessions/nope", &[], b"").status, 404);
+    let frag = ("Content-Type", "application/trickle-ice-sdpfrag");
+    assert_eq!(http(&base, "PATCH", "/sessions/nope", &[frag], b"").status, 404);
+    let location = reply.header("location").unwrap();
+    let etag = reply.header("etag").unwrap();
+    assert_eq!(http(&base, "PATCH", location, &[SDP], b"a=end-of-candidates\r\n").status, 415);
+    assert_eq!(http(&base, "PATCH", location, &[frag, ("If-Match", "\"other\"")], b"").status, 412);
+    assert_eq!(http(&base, "PATCH", location, &[frag, ("If-Match", etag)], b"a=end-of-candidates\r\n").status, 204);
+    let r = http(&base, "PATCH", location, &[frag], b"a=ice-ufrag:brandnew\r\na=ice-pwd:brandnewpasswordbrandnew\r\n");
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = http(&base, "PATCH", location, &[frag], b"a=candidate:garbage\r\n");
+    assert_eq!(r.status, 204, "a candidate str0m cannot parse is dropped by the worker, not fatal: {}", r.body);
+
+    // CORS preflight.
+    let r = http(&base, "OPTIONS", "/whip/r", &[], b"");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert!(r.header("access-control-allow-methods").is_some_and(|m| m.contains("POST")));
+    assert_eq!(r.header("accept-post"), Some("application/sdp"));
+    let r = http(&base, "OPTIONS", location, &[], b"");
+    assert!(r.header("access-control-allow-methods").is_some_and(|m| m.contains("PATCH") && m.contains("DELETE")));
+    assert_eq!(http(&base, "DELETE", location, &[], b"").status, 200);
+}
