@@ -119,11 +119,17 @@ fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
     assert!(reply.header("etag").is_some_and(|e| e.starts_with('"')));
     assert!(reply.body.contains("a=candidate:"), "the answer carries the server's candidates");
 
+    // The player trickles: its offer has no candidate, a PATCH brings its host candidate.
     let mut player = Client::new("player");
-    let offer = player.peer.watch();
-    let reply = player.start(&base, "/whep/studio", offer);
+    let Some(ToSfu::Offer(offer)) = player.peer.watch() else { panic!("no offer") };
+    let candidate = offer.lines().find(|l| l.starts_with("a=candidate:")).expect("a host candidate").to_string();
+    let bare: String = offer.lines().filter(|l| !l.starts_with("a=candidate:")).map(|l| format!("{l}\r\n")).collect();
+    let reply = player.start(&base, "/whep/studio", Some(ToSfu::Offer(bare)));
     assert_eq!(reply.status, 201, "{}", reply.body);
     let whep_location = reply.header("location").unwrap().to_string();
+    let frag = format!("{candidate}\r\na=end-of-candidates\r\n");
+    let patched = http(&base, "PATCH", &whep_location, &[("Content-Type", "application/trickle-ice-sdpfrag")], frag.as_bytes());
+    assert_eq!(patched.status, 204, "{}", patched.body);
     // The answer has exactly the two m-lines the player offered, video first, sending.
     let mlines: Vec<&str> = reply.body.lines().filter(|l| l.starts_with("m=")).collect();
     assert_eq!(mlines.len(), 2, "{}", reply.body);
