@@ -52,6 +52,11 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_LOG", value_name = "FILTER")]
     log: Option<String>,
 
+    /// The most participants (WebSocket, WHIP and WHEP alike) the server takes at once; one more
+    /// is refused (`server_full`, HTTP 503) [default: no limit].
+    #[arg(long, env = "CONFAB_MAX_PARTICIPANTS", value_name = "N")]
+    max_participants: Option<NonZeroUsize>,
+
     /// Estimate each subscriber's downlink and fit its video to it: layers, pausing, pacing
     /// (`on`). `off` forwards the best layer each tile can use whatever the link, as on a LAN
     /// that always has room; the load test uses it to measure forwarding alone [default: on].
@@ -89,6 +94,7 @@ struct FileConfig {
     public_ip: Option<Vec<IpAddr>>,
     workers: Option<NonZeroUsize>,
     log: Option<String>,
+    max_participants: Option<NonZeroUsize>,
     congestion_control: Option<Toggle>,
 }
 
@@ -100,6 +106,7 @@ pub(crate) struct Config {
     pub(crate) public_ips: Vec<IpAddr>,
     pub(crate) workers: usize,
     pub(crate) log: String,
+    pub(crate) max_participants: usize,
     pub(crate) congestion_control: bool,
 }
 
@@ -136,6 +143,7 @@ impl Config {
             public_ips,
             workers,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".into()),
+            max_participants: cli.max_participants.or(file.max_participants).map_or(usize::MAX, NonZeroUsize::get),
             congestion_control: cli.congestion_control.or(file.congestion_control) != Some(Toggle::Off),
         })
     }
@@ -172,6 +180,8 @@ mod tests {
         assert!(c.workers >= 1);
         assert_eq!(c.log, "info");
         assert!(c.congestion_control);
+        assert_eq!(c.max_participants, usize::MAX);
+        assert_eq!(parse(&["--max-participants", "40"]).unwrap().max_participants, 40);
     }
 
     #[test]

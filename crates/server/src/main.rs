@@ -81,7 +81,7 @@ fn run(config: Config) -> Result<(), Error> {
             .map_err(|source| Error::Bind { what: "HTTP", addr: config.http, source })?;
         let http_addr = listener.local_addr()?;
         let (shutdown, _) = watch::channel(false);
-        let state = Arc::new(AppState { registry: Registry::new(workers.len()), workers, shutdown, started: std::time::Instant::now(), http_sessions: Default::default() });
+        let state = Arc::new(AppState { registry: Registry::new(workers.len(), config.max_participants), workers, shutdown, started: std::time::Instant::now(), http_sessions: Default::default() });
         banner(http_addr, &state);
         let app = http::router(state.clone());
         let stop = state.clone();

@@ -119,11 +119,15 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, head
     }
     let worker = if whep {
         match state.registry.join_existing(&room) {
-            Some(worker) => worker,
-            None => return text(StatusCode::NOT_FOUND, format!("no room {room:?}")),
+            Ok(worker) => worker,
+            Err(true) => return busy(),
+            Err(false) => return text(StatusCode::NOT_FOUND, format!("no room {room:?}")),
         }
     } else {
-        state.registry.join(&room)
+        match state.registry.join(&room) {
+            Some(worker) => worker,
+            None => return busy(),
+        }
     };
     let participant = ParticipantId::new(crate::ws::new_participant_id());
     let (tx, mut rx) = mpsc::channel(SESSION_QUEUE);
@@ -272,7 +276,7 @@ fn refusal(error: &sfu::Error) -> Response {
 }
 
 fn busy() -> Response {
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the server is too busy to take a session now");
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the server is full or too busy to take a session now");
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     response
 }

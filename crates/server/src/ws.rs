@@ -219,7 +219,9 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
     let room = signal::validate_room(&join.room).map_err(refuse)?.to_string();
     let name = signal::validate_name(&join.name).map_err(refuse)?.to_string();
     let participant = ParticipantId::new(new_participant_id());
-    let worker = state.registry.join(&room);
+    let Some(worker) = state.registry.join(&room) else {
+        return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is full: it takes no more participants now", Some("join"))));
+    };
     let (tx, rx) = mpsc::channel(SESSION_QUEUE);
     let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, session: tx };
     if state.workers[worker].tx.try_send(msg).is_err() {

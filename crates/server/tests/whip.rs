@@ -233,3 +233,30 @@ fn whip_and_whep_errors_are_answered_with_their_status() {
     assert!(r.header("access-control-allow-methods").is_some_and(|m| m.contains("PATCH") && m.contains("DELETE")));
     assert_eq!(http(&base, "DELETE", location, &[], b"").status, 200);
 }
+
+#[test]
+fn a_full_server_answers_503_with_retry_after() {
+    let (_server, _out, base) = common::server(&["--max-participants", "1"]);
+    let mut first = Client::new("first");
+    let offer = first.peer.publish(true, true);
+    let reply = first.start(&base, "/whip/r", offer);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let mut second = Client::new("second");
+    let Some(ToSfu::Offer(offer)) = second.peer.publish(true, true) else { panic!() };
+    let r = http(&base, "POST", "/whip/r", &[SDP], offer.as_bytes());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some_and(|s| s.parse::<u32>().is_ok()), "{:?}", r.headers);
+    let Some(ToSfu::Offer(watch)) = second.peer.watch() else { panic!() };
+    assert_eq!(http(&base, "POST", "/whep/r", &[SDP], watch.as_bytes()).status, 503);
+    // Room again once the first leaves.
+    assert_eq!(http(&base, "DELETE", reply.header("location").unwrap(), &[], b"").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = http(&base, "POST", "/whip/r", &[SDP], offer.as_bytes());
+        if r.status == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}: {}", r.status, r.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
