@@ -48,6 +48,7 @@ fn whip_routes() -> Router<Arc<AppState>> {
         .route("/whep/{room}/{participant}", post(whip::whep_participant).options(whip::options_endpoint))
         .route("/sessions/{id}", delete(whip::delete).patch(whip::patch).options(whip::options_session))
         .layer(axum::extract::DefaultBodyLimit::max(whip::MAX_SDP_BYTES))
+        .layer(axum::middleware::map_response(whip::with_cors))
 }
 
 async fn websocket(upgrade: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {

@@ -117,6 +117,10 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, head
     if let Err(reason) = usable_offer(sdp, whep) {
         return text(StatusCode::BAD_REQUEST, reason);
     }
+    // Parsed here too, so that an offer that does not parse never joins the room.
+    if let Err(e) = str0m::change::SdpOffer::from_sdp_string(sdp) {
+        return text(StatusCode::BAD_REQUEST, format!("the SDP offer does not parse: {}", plain(&e.to_string())));
+    }
     let worker = if whep {
         match state.registry.join_existing(&room) {
             Ok(worker) => worker,
@@ -270,9 +274,25 @@ pub(crate) async fn options_session() -> Response {
 fn refusal(error: &sfu::Error) -> Response {
     match error {
         sfu::Error::NoPublisher => text(StatusCode::NOT_FOUND, "no such publisher in the room"),
-        sfu::Error::InvalidSdp(e) => text(StatusCode::BAD_REQUEST, format!("the SDP offer cannot be used: {e}")),
+        sfu::Error::InvalidSdp(e) => text(StatusCode::BAD_REQUEST, format!("the SDP offer cannot be used: {}", plain(e))),
         e => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// A parser's message on one line, without the memory address str0m's SDP parser puts in it.
+fn plain(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, line) in message.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+        let line = match line.find(" at PointerOffset(") {
+            Some(at) => &line[..at],
+            None => line,
+        };
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 fn busy() -> Response {
@@ -294,6 +314,17 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut body = body.into();
     body.push('\n');
     let mut response = (status, body).into_response();
+    cors(response.headers_mut());
+    response
+}
+
+/// Every response of the WHIP and WHEP routes carries the CORS headers, those axum makes too
+/// (405 for a method a route does not have, 413 over the body limit, whose text it also
+/// replaces with a reason).
+pub(crate) async fn with_cors(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response = text(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the limit of {} KiB", MAX_SDP_BYTES / 1024));
+    }
     cors(response.headers_mut());
     response
 }

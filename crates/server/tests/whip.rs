@@ -194,7 +194,17 @@ fn whip_and_whep_errors_are_answered_with_their_status() {
     assert_eq!(http(&base, "POST", "/whip/r?name=%01", &[SDP], offer.as_bytes()).status, 400);
     // Over the size limit.
     let big = vec![b'a'; 64 * 1024 + 1];
-    assert_eq!(http(&base, "POST", "/whip/r", &[SDP], &big).status, 413);
+    let r = http(&base, "POST", "/whip/r", &[SDP], &big);
+    assert_eq!(r.status, 413);
+    assert!(r.body.contains("64 KiB"), "{}", r.body);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"), "a page can read it");
+    // A method the endpoint does not have.
+    let r = http(&base, "GET", "/whip/r", &[], b"");
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (405, Some("*")));
+    // SDP that does not parse: a reason on one line, no parser internals.
+    let r = http(&base, "POST", "/whip/r", &[SDP], b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("does not parse") && !r.body.contains("PointerOffset") && r.body.trim().lines().count() == 1, "{}", r.body);
 
     // WHEP: no such room, no such participant.
     let mut player = Client::new("v");
