@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  STALL_BUDGET_MS, launchBrowser, mediaFlowing, openParticipant, stalledBetween, startServer, until,
+  launchBrowser, mediaFlowing, openParticipant, stalledBetween, startServer, until,
   waitForVideoFrom, watchStalls,
 } from './helpers.mjs';
 
@@ -86,8 +86,8 @@ test('a late joiner decodes everybody quickly', { timeout: 90_000 }, async (t) =
   assert.equal(people.length, 3, 'runs after the three-participant test');
   // Three late joins, the last of whom (Dennis) stays: the median is what is held to the limit,
   // because one join on this machine, where four browsers share two cores, can lose half a
-  // second to the scheduler alone. A join during which the whole machine stood still (see
-  // watchStalls in helpers.mjs) is reported but not counted.
+  // second to the scheduler alone. The time the whole machine stood still during a join (see
+  // watchStalls in helpers.mjs) is not counted.
   /** @type {{name: string, ms: number, stalled: number}[]} */
   const joins = [];
   let dennis;
@@ -110,19 +110,12 @@ test('a late joiner decodes everybody quickly', { timeout: 90_000 }, async (t) =
   }
   assert.ok(dennis);
   people.push(dennis);
+  // Each join's time less the time the machine stood still in it (a pause of the whole VM is
+  // not confab's time); the median of the three is held to the limit.
   const times = joins.map((j) => j.ms);
-  const all = [...times].sort((a, b) => a - b);
-  const clean = joins.filter((j) => j.stalled <= STALL_BUDGET_MS).map((j) => j.ms).sort((a, b) => a - b);
-  if (all[1] <= LATE_JOIN_LIMIT_MS) {
-    t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms: median ${all[1]} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
-  } else if (clean.length >= 2) {
-    // The median of three, or the better of two (one of three was not counted).
-    const median = clean.length === 3 ? clean[1] : clean[0];
-    t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms: median of the ${clean.length} counted ${median} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
-    assert.ok(median <= LATE_JOIN_LIMIT_MS, `late joiners decoded everybody after ${times.join(', ')} ms: the median is over the ${LATE_JOIN_LIMIT_MS} ms limit`);
-  } else {
-    t.diagnostic(`limit not held on this run: the machine stood still for more than ${STALL_BUDGET_MS} ms during ${3 - clean.length} of the 3 joins (${JSON.stringify(joins)})`);
-  }
+  const net = joins.map((j) => Math.max(0, j.ms - j.stalled)).sort((a, b) => a - b);
+  t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms; less stalls, median ${net[1]} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
+  assert.ok(net[1] <= LATE_JOIN_LIMIT_MS, `late joiners decoded everybody after ${times.join(', ')} ms (${JSON.stringify(joins)}): the median less stalls, ${net[1]} ms, is over the ${LATE_JOIN_LIMIT_MS} ms limit`);
 
   // And the others decode the late joiner.
   for (const p of people.slice(0, 3)) {
@@ -194,7 +187,8 @@ test('muting shows on the other tiles and unmuting resumes media', { timeout: 60
     const flow = await until(`${p.name} to decode and hear Ada again`, async () => {
       const f = await mediaFlowing(p, [/** @type {string} */ (ada.id)], { ms: 500 });
       return f.ok ? f : null;
-    }, { timeout: 10_000, interval: 0 });
+    // (Resuming takes a keyframe; 20 s is for this VM's worst stalls, the time is reported.)
+    }, { timeout: 20_000, interval: 0 });
     t.diagnostic(`${p.name} gets Ada's media again ${Date.now() - unmutedAt} ms after unmute: ${JSON.stringify(flow.deltas)}`);
   }
 });
