@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -32,10 +33,17 @@ GATHER_TIMEOUT_S = 10
 HTTP_TIMEOUT_S = 15
 
 
+LOG_LOCK = threading.Lock()
+
+
 def log(event, **fields):
-    """One progress line on stderr."""
+    """One progress line on stderr: whole, one write under a lock (GStreamer calls back from its
+    own threads, and two print()s at once once interleaved two lines into one)."""
     fields = {"event": event, "t": round(time.monotonic() - START, 3), **fields}
-    print(json.dumps(fields), file=sys.stderr, flush=True)
+    line = json.dumps(fields) + "\n"
+    with LOG_LOCK:
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 START = time.monotonic()
