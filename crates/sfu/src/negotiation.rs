@@ -46,6 +46,7 @@ impl Sfu {
                 let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
                 p.ice.exchanged(now, connect_timeout);
                 self.signal(pix, Signal::Answer { sdp: answer.to_sdp_string() });
+                self.announce(pix);
                 self.negotiate(pix);
                 Ok(())
             }

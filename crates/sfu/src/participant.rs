@@ -62,6 +62,9 @@ pub(crate) struct Participant {
     pub(crate) role: Role,
     /// A viewer's m-lines the SFU sends on, from its offer, in order.
     pub(crate) viewer_mids: Vec<(Mid, MediaKind)>,
+    /// The room has been told it is there: a member at once, a WHIP publisher once its offer
+    /// was accepted (one that str0m refuses never shows), a viewer never.
+    pub(crate) announced: bool,
     /// Remote addresses routed to this participant.
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) published: Vec<Published>,

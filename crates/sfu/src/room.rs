@@ -47,6 +47,7 @@ impl Sfu {
             ufrag: ufrag.clone(),
             role: role.clone(),
             viewer_mids: Vec::new(),
+            announced: role == Role::Member,
             addrs: Vec::new(),
             published: Vec::new(),
             outs: Vec::new(),
@@ -75,19 +76,17 @@ impl Sfu {
         let others_info = others
             .iter()
             .filter_map(|&o| self.participants.get(o))
-            .filter(|p| !p.is_viewer())
+            .filter(|p| p.announced)
             .map(Participant::info)
             .collect();
         self.signal(pix, Signal::Joined { room, you: you.clone(), others: others_info });
-        if matches!(role, Role::Viewer(_)) {
-            // Not shown to the room; what it receives is bound when its offer comes.
+        if role != Role::Member {
+            // A viewer is not shown to the room, and what it receives is bound when its offer
+            // comes; a WHIP publisher is shown when its offer is accepted (`announce`).
             return Ok(());
         }
         for &o in &others {
             self.signal(o, Signal::ParticipantJoined(you.clone()));
-        }
-        if role == Role::Publisher {
-            return Ok(());
         }
         // Receive everything already published in the room.
         for &o in &others {
@@ -186,6 +185,21 @@ impl Sfu {
             self.negotiate(sub);
             // A viewer moves on to the next publisher (or the same one's other track).
             self.bind_viewer(now, sub);
+        }
+    }
+
+    /// Tell the room about a participant that was not announced at its join (a WHIP publisher,
+    /// once its offer was accepted).
+    pub(crate) fn announce(&mut self, pix: Pix) {
+        let Some(p) = self.participants.get_mut(pix) else { return };
+        if p.announced || p.is_viewer() {
+            return;
+        }
+        p.announced = true;
+        let info = p.info();
+        let room = p.room.clone();
+        for other in self.members(&room, Some(pix)) {
+            self.signal(other, Signal::ParticipantJoined(info.clone()));
         }
     }
 
@@ -294,7 +308,7 @@ impl Sfu {
                 self.signal(other, Signal::TrackUnpublished { participant: p.id.clone(), track: track.id.clone() });
             }
         }
-        if !p.is_viewer() {
+        if p.announced {
             for &other in &members {
                 self.signal(other, Signal::ParticipantLeft { participant: p.id.clone(), reason });
             }

@@ -396,6 +396,19 @@ fn a_publish_only_participant_is_seen_and_heard_and_receives_nothing() {
     assert!(!call.peers[whip].signals.iter().any(|s| matches!(s, Signal::Offer { .. })));
     assert_eq!(call.peers[whip].frames_of("bob").len(), 0);
     assert!(call.errors.is_empty(), "{:?}", call.errors);
+    // bob was told of the WHIP publisher (once its offer was accepted); one whose offer is
+    // refused is never shown.
+    let joined = |call: &Scenario, name: &str| {
+        call.peers[bob].signals.iter().filter(|s| matches!(s, Signal::ParticipantJoined(p) if p.name == name)).count()
+    };
+    assert_eq!(joined(&call, "whip"), 1);
+    let ghost = call.join_as("ghost", "r", sfu::Role::Publisher);
+    let id = call.peers[ghost].id.clone();
+    call.command(ghost, Command::Offer { participant: id.clone(), sdp: "v=0\r\nnot sdp".into(), tracks: Vec::new() });
+    call.command(ghost, Command::Leave { participant: id, reason: LeaveReason::Left });
+    call.run_for(Duration::from_millis(200));
+    assert_eq!(joined(&call, "ghost"), 0);
+    assert!(!call.peers[bob].signals.iter().any(|s| matches!(s, Signal::ParticipantLeft { participant, .. } if participant.as_str().contains("ghost"))));
 }
 
 #[test]
