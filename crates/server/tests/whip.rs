@@ -147,6 +147,21 @@ fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
     let stats = http(&base, "GET", "/api/v1/stats", &[], b"");
     assert!(stats.body.contains("\"http_sessions\":2"), "{}", stats.body);
 
+    // A player that asks for audio first, and one that asks for audio only: each answer carries
+    // exactly what was asked, in its order, and the media comes.
+    use str0m::media::MediaKind::{Audio, Video};
+    for (kinds, lines) in [(&[Audio, Video][..], &["m=audio", "m=video"][..]), (&[Audio][..], &["m=audio"][..])] {
+        let mut other = Client::new("other");
+        let offer = other.peer.watch_kinds(kinds);
+        let reply = other.start(&base, "/whep/studio", offer);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let mlines: Vec<&str> = reply.body.lines().filter(|l| l.starts_with("m=")).collect();
+        assert!(mlines.len() == lines.len() && mlines.iter().zip(lines).all(|(m, want)| m.starts_with(want)), "{mlines:?}");
+        let got = run(&mut [&mut publisher, &mut other], Duration::from_secs(20), |c| c[1].peer.frames_of("whippy").len() >= 20);
+        assert!(got, "{kinds:?}: {} frames", other.peer.frames_of("whippy").len());
+        assert_eq!(http(&base, "DELETE", reply.header("location").unwrap(), &[], b"").status, 200);
+    }
+
     // DELETE ends the publisher; a second DELETE and a PATCH are 404.
     let reply = http(&base, "DELETE", &location, &[], b"");
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -166,9 +166,15 @@ impl Peer {
 
     /// Offer to receive video and audio on m-lines of its own (a WHEP player): returns the offer.
     pub fn watch(&mut self) -> Option<ToSfu> {
+        self.watch_kinds(&[MediaKind::Video, MediaKind::Audio])
+    }
+
+    /// Offer to receive `kinds`, in that order, on m-lines of its own: returns the offer.
+    pub fn watch_kinds(&mut self, kinds: &[MediaKind]) -> Option<ToSfu> {
         let mut api = self.rtc.sdp_api();
-        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-        api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        for kind in kinds {
+            api.add_media(*kind, Direction::RecvOnly, None, None, None);
+        }
         let (offer, pending) = api.apply()?;
         self.pending = Some(pending);
         Some(ToSfu::Offer(offer.to_sdp_string()))
