@@ -12,7 +12,8 @@
 //!
 //! It prints the packets the core received and forwarded while measuring; the instructions
 //! per forwarded packet are the collected total over that count (the setup's are in the total
-//! too, and are subtracted by running it with 0 seconds).
+//! too, and are subtracted by running it with 0 seconds). A third argument `off` runs the SFU
+//! with congestion control off (no estimator, pacer or probes).
 
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let subscribers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
     let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let mut call = Scenario::broadcast(subscribers);
+    let congestion_control = args.next().as_deref() != Some("off");
+    let mut call = Scenario::broadcast_with(subscribers, congestion_control);
     let before = call.sfu.stats().clone();
     call.run_for(Duration::from_secs(seconds));
     let after = call.sfu.stats();

@@ -64,8 +64,13 @@ impl Scenario {
     /// A scenario whose every link behaves as `network` (use `NetemConfig::new()` for a perfect
     /// network).
     pub fn new(network: NetemConfig) -> Self {
+        Self::with_config(network, |c| c)
+    }
+
+    /// A call whose SFU has the configuration `config` makes of the default one.
+    pub fn with_config(network: NetemConfig, config: impl FnOnce(SfuConfig) -> SfuConfig) -> Self {
         let sfu_addr: SocketAddr = SFU_ADDR.parse().unwrap_or_else(|_| unreachable!());
-        let sfu = Sfu::new(SfuConfig::new(vec![sfu_addr])).unwrap_or_else(|e| panic!("sfu: {e}"));
+        let sfu = Sfu::new(config(SfuConfig::new(vec![sfu_addr]))).unwrap_or_else(|e| panic!("sfu: {e}"));
         Scenario {
             now: Instant::now(),
             sfu,
@@ -139,7 +144,12 @@ impl Scenario {
     /// One publisher of video (one layer, peer 0) and `subscribers` receivers in one room,
     /// connected and forwarding: the call the forwarding benchmarks measure.
     pub fn broadcast(subscribers: usize) -> Self {
-        let mut call = Scenario::new(NetemConfig::new());
+        Self::broadcast_with(subscribers, true)
+    }
+
+    /// [`Scenario::broadcast`], with the SFU's congestion control on or off.
+    pub fn broadcast_with(subscribers: usize, congestion_control: bool) -> Self {
+        let mut call = Scenario::with_config(NetemConfig::new(), |c| SfuConfig { congestion_control, ..c });
         let publisher = call.join("pub", "broadcast");
         for i in 0..subscribers {
             call.join(&format!("sub{i}"), "broadcast");
