@@ -44,10 +44,11 @@ export const CHROMIUM_ARGS = [
  * window in which the machine stalled less than STALL_BUDGET_MS (see `qualityLimit`); what must
  * happen at all is always held.
  */
-// 20 ms: a sleeper woken that late on this 2-core machine means nothing could run, whether the
-// host paused the guest or the suite's browsers starved it (confab's server uses a few percent
-// of a core here); the time counted is the whole delay.
-const STALL_MS = 20;
+// By default 20 ms: a sleeper woken that late on this 2-core machine means nothing could run,
+// whether the host paused the guest or the suite's browsers starved it (confab's server uses a
+// few percent of a core here); the time counted is the whole delay. A file whose browsers load
+// the machine as part of what it measures passes a higher threshold (see `watchStalls`).
+let STALL_MS = 20;
 /** Stall time in a measured window over which a speed or smoothness limit is not held. */
 export const STALL_BUDGET_MS = 300;
 /** @type {{t: number, ms: number}[]} each stall: when it ended (Date.now()) and how long it was */
@@ -55,9 +56,16 @@ const stalls = [];
 /** @type {import('node:child_process').ChildProcess | null} */
 let stallWatcher = null;
 
-/** Start the watcher (once per test file; it ends with the file's process). */
-export function watchStalls() {
+/**
+ * Start the watcher (once per test file; it ends with the file's process). `lateMs`: how late a
+ * wake-up must be to count. The simulcast file uses 50 ms, so that only the host's pauses count:
+ * its publisher encodes three layers and saturates both cores, which is part of what it
+ * measures (at 20 ms, 38 % of one of its windows counted as stalled).
+ * @param {{lateMs?: number}} [opts]
+ */
+export function watchStalls({ lateMs = 20 } = {}) {
   if (stallWatcher) return;
+  STALL_MS = lateMs;
   const script = `let t = Date.now();
     setInterval(() => { const n = Date.now(); const late = n - t - 5; t = n;
       if (late > ${STALL_MS}) process.stdout.write(n + ' ' + late + '\\n'); }, 5);

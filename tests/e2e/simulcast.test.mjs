@@ -88,7 +88,7 @@ describe('simulcast acceptance', { skip: SKIP }, () => {
   let top = { rid: '', frameHeight: 0, heights: {}, qualityLimitationReason: null };
 
   before(async () => {
-    watchStalls();
+    watchStalls({ lateMs: 50 });
     net = await createShapedNetwork();
     server = await startShapedServer(net, 'simulcast');
     pubBrowser = await launchBrowser();
