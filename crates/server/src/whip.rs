@@ -197,7 +197,6 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, head
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
     insert(h, header::LOCATION, &format!("/sessions/{id}"));
     insert(h, header::ETAG, &etag);
-    cors(h);
     response
 }
 
@@ -208,9 +207,7 @@ pub(crate) async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<St
     };
     let leave = Command::Leave { participant: session.participant, reason: LeaveReason::Left };
     let _ = state.workers[session.worker].tx.send(ToWorker::Command { request: "leave", command: leave }).await;
-    let mut response = StatusCode::OK.into_response();
-    cors(response.headers_mut());
-    response
+    StatusCode::OK.into_response()
 }
 
 /// `PATCH /sessions/{id}`: trickled candidates (`application/trickle-ice-sdpfrag`, RFC 8840).
@@ -244,29 +241,27 @@ pub(crate) async fn patch(State(state): State<Arc<AppState>>, Path(id): Path<Str
             return text(StatusCode::INTERNAL_SERVER_ERROR, "the media worker stopped");
         }
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    cors(response.headers_mut());
-    response
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// `OPTIONS` on an endpoint: CORS preflight, and what it accepts.
 pub(crate) async fn options_endpoint() -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let h = response.headers_mut();
-    cors(h);
-    h.insert(header::ALLOW, HeaderValue::from_static(ENDPOINT_METHODS));
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ENDPOINT_METHODS));
-    h.insert("accept-post", HeaderValue::from_static("application/sdp"));
+    let mut response = preflight(ENDPOINT_METHODS);
+    response.headers_mut().insert("accept-post", HeaderValue::from_static("application/sdp"));
     response
 }
 
 /// `OPTIONS` on a session: CORS preflight.
 pub(crate) async fn options_session() -> Response {
+    preflight(SESSION_METHODS)
+}
+
+/// 204 naming the methods of a resource (the CORS headers come from [`with_cors`]).
+fn preflight(methods: &'static str) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
-    cors(h);
-    h.insert(header::ALLOW, HeaderValue::from_static(SESSION_METHODS));
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(SESSION_METHODS));
+    h.insert(header::ALLOW, HeaderValue::from_static(methods));
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
     response
 }
 
@@ -309,13 +304,11 @@ fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
 }
 
-/// A plain-text response with CORS headers (browsers can read the reason).
+/// A plain-text response (with CORS headers from [`with_cors`], so browsers can read the reason).
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut body = body.into();
     body.push('\n');
-    let mut response = (status, body).into_response();
-    cors(response.headers_mut());
-    response
+    (status, body).into_response()
 }
 
 /// Every response of the WHIP and WHEP routes carries the CORS headers, those axum makes too
