@@ -50,7 +50,7 @@ export const CHROMIUM_ARGS = [
 // the machine as part of what it measures passes a higher threshold (see `watchStalls`).
 let STALL_MS = 20;
 /** Stall time in a measured window over which a speed or smoothness limit is not held. */
-export const STALL_BUDGET_MS = 300;
+const STALL_BUDGET_MS = 300;
 /** @type {{t: number, ms: number}[]} each stall: when it ended (Date.now()) and how long it was */
 const stalls = [];
 /** @type {import('node:child_process').ChildProcess | null} */

@@ -16,13 +16,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from whipclient import Gst, GstWebRTC, Session, parse_args, stats
-
-VIDEO_CAPS = (
-    "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,"
-    "rtcp-fb-nack=(boolean)true,rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true"
-)
-AUDIO_CAPS = "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2"
+from whipclient import AUDIO_CAPS, VIDEO_CAPS, Gst, GstWebRTC, Session, parse_args, stats
 
 
 def main():

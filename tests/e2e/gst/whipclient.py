@@ -33,6 +33,14 @@ GATHER_TIMEOUT_S = 10
 HTTP_TIMEOUT_S = 15
 
 
+# The RTP formats both clients use: VP8 with NACK, PLI and FIR feedback, and Opus.
+VIDEO_CAPS = (
+    "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000,"
+    "rtcp-fb-nack=(boolean)true,rtcp-fb-nack-pli=(boolean)true,rtcp-fb-ccm-fir=(boolean)true"
+)
+AUDIO_CAPS = "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2"
+
+
 LOG_LOCK = threading.Lock()
 
 
