@@ -4,6 +4,8 @@
 
 import { describe, getLocalMedia } from './media.js';
 import { ConfabClient, ConfabError } from './protocol.js';
+import { StatsPoller } from './stats.js';
+import { renderStats, showStatsNote } from './statsview.js';
 
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
@@ -40,14 +42,22 @@ const ui = {
   micButton: byId('mic-button', HTMLButtonElement),
   cameraButton: byId('camera-button', HTMLButtonElement),
   leaveButton: byId('leave-button', HTMLButtonElement),
+  statsButton: byId('stats-button', HTMLButtonElement),
+  statsPanel: byId('stats-panel', HTMLElement),
+  statsClose: byId('stats-close', HTMLButtonElement),
+  statsBody: byId('stats-body', HTMLElement),
 };
 
 const selfTile = /** @type {HTMLElement} */ (ui.grid.querySelector('.tile.self'));
 const selfVideo = /** @type {HTMLVideoElement} */ (selfTile.querySelector('video'));
 
-/** For tests and debugging: `window.confab.client` is the current ConfabClient. */
-/** @type {{client: ConfabClient | null}} */
-const debug = { client: null };
+/**
+ * For tests and debugging: `window.confab.client` is the current ConfabClient;
+ * `window.confab.stats` the stats panel's poller (`calls`: getStats calls so far, `latest`: the
+ * last summary shown, null while the panel is closed).
+ * @type {{client: ConfabClient | null, stats: StatsPoller | null}}
+ */
+const debug = { client: null, stats: null };
 Object.assign(window, { confab: debug });
 
 /** @type {ConfabClient | null} */
@@ -502,6 +512,39 @@ ui.leaveButton.addEventListener('click', () => {
 
 window.addEventListener('pagehide', () => client?.leave());
 
+// ------------------------------------------------------------------ stats panel
+
+// The Stats button shows what stats.js makes of the connection's getStats, refreshed once a
+// second while the panel is open; closed, nothing is polled.
+
+const statsPoller = new StatsPoller(() => client, (summary) => renderStats(ui.statsBody, summary));
+debug.stats = statsPoller;
+
+/** @param {boolean} open */
+function setStatsOpen(open) {
+  ui.statsPanel.hidden = !open;
+  ui.statsButton.setAttribute('aria-pressed', String(open));
+  if (open) {
+    showStatsNote(ui.statsBody, 'Gathering stats…');
+    client?.ping(); // the signaling round trip, without waiting for the next 10 s ping
+    statsPoller.start();
+  } else {
+    statsPoller.stop();
+  }
+  layout();
+}
+
+ui.statsButton.addEventListener('click', () => setStatsOpen(ui.statsPanel.hidden));
+ui.statsClose.addEventListener('click', () => {
+  setStatsOpen(false);
+  ui.statsButton.focus();
+});
+ui.statsPanel.addEventListener('keydown', (ev) => {
+  if (ev.key !== 'Escape') return;
+  setStatsOpen(false);
+  ui.statsButton.focus();
+});
+
 // ------------------------------------------------------------------ join / leave
 
 function wsUrl() {
@@ -649,6 +692,7 @@ function showSelf() {
 
 function endCall() {
   client = null;
+  setStatsOpen(false);
   stopLocalMedia();
   clearRemoteTiles();
   ui.call.hidden = true;

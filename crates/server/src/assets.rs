@@ -7,6 +7,8 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/app.js")),
     ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
     ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
+    ("/stats.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/stats.js")),
+    ("/statsview.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/statsview.js")),
     ("/style.css", "text/css; charset=utf-8", include_bytes!("../../../web/style.css")),
 ];
 
