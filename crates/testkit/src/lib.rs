@@ -17,6 +17,6 @@ pub mod frames;
 mod peer;
 mod scenario;
 
-pub use peer::{Peer, Received, RtpSeen, ToSfu, AUDIO_INTERVAL, KEYFRAME_INTERVAL, LAYERS, VIDEO_INTERVAL};
+pub use peer::{Peer, Received, RtpSeen, ToSfu, AUDIO_INTERVAL, KEYFRAME_INTERVAL, LAYERS, VIDEO_FRAME_BYTES, VIDEO_INTERVAL};
 pub use scenario::{SFU_ADDR, Scenario};
 pub use str0m_netem::{LossModel, NetemConfig, Probability, RandomLoss};

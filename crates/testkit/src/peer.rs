@@ -58,6 +58,9 @@ pub struct Peer {
     pub rtp: BTreeMap<String, Vec<RtpSeen>>,
     /// Publish video as three simulcast layers (q, h, f).
     pub simulcast: bool,
+    /// The size of a single-layer video delta frame in bytes (a keyframe is 3.3 times it);
+    /// [`VIDEO_FRAME_BYTES`] unless set, which is 288 kbit/s at the 20 fps of the peers.
+    pub video_frame_bytes: usize,
     /// Per layer (q, h, f): a keyframe is due.
     layer_keyframe: [bool; 3],
     pending: Option<SdpPendingOffer>,
@@ -87,6 +90,9 @@ pub struct RtpSeen {
     /// Starts a keyframe.
     pub keyframe: bool,
 }
+
+/// The default size of a single-layer video delta frame: see [`Peer::video_frame_bytes`].
+pub const VIDEO_FRAME_BYTES: usize = 1800;
 
 /// Simulcast layer names, lowest first, and the size of their delta frames.
 pub const LAYERS: [(&str, usize); 3] = [("q", 300), ("h", 600), ("f", 1000)];
@@ -127,6 +133,7 @@ impl Peer {
             ignored_offers: 0,
             rtp: BTreeMap::new(),
             simulcast: false,
+            video_frame_bytes: VIDEO_FRAME_BYTES,
             layer_keyframe: [true; 3],
             keyframe_requests: 0,
             pending: None,
@@ -273,7 +280,7 @@ impl Peer {
                     }
                 } else {
                     let keyframe = periodic || self.force_keyframe;
-                    let size = if keyframe { 6000 } else { 1800 };
+                    let size = if keyframe { self.video_frame_bytes * 10 / 3 } else { self.video_frame_bytes };
                     let data = frames::video_frame(&self.name, self.video_number, keyframe, size);
                     written = self.write(mid, now, time, data);
                     if written && keyframe {
