@@ -190,8 +190,19 @@ impl Sfu {
             let Some((target, reason)) = *change else { continue };
             let Some(out) = s.outs.get_mut(slots[i]).and_then(Option::as_mut) else { continue };
             tracing::debug!(participant = %s.id, publisher = %out.publisher, track = %out.track,
-                from = ?out.forwarder.target(), to = ?target, reason = reason.as_str(), estimate, "layer target");
+                from = ?out.forwarder.target(), to = ?target, reason = reason.as_str(), estimate, congested = plan.congested, "layer target");
+            let down = match (out.forwarder.current(), target) {
+                (Some(cur), Some(to)) => to < cur,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
             out.forwarder.set_target(target);
+            if plan.congested && down {
+                // The old layer only adds to a full queue, and the new layer's keyframe would
+                // wait behind it (and be dropped with it): stop it now. The picture holds
+                // until that keyframe, which comes sooner through a queue that drains.
+                out.forwarder.pause();
+            }
             out.reason = reason;
             match target {
                 // A pause takes effect now: say so now.

@@ -266,6 +266,10 @@ pub struct Plan {
     /// The rate str0m's estimator is asked to find, bit/s: str0m probes when it rises above the
     /// estimate.
     pub desired: u64,
+    /// The link's queue is full (see [`Downlink::plan`]): a downgrade in `changes` should stop
+    /// the old layer at once rather than at the new layer's keyframe, so that the queue drains
+    /// and that keyframe gets through.
+    pub congested: bool,
 }
 
 /// Layer-switching state of one subscriber's downlink.
@@ -391,7 +395,7 @@ impl Downlink {
                 (ideal[i] != cur).then_some((ideal[i], reason))
             })
             .collect();
-        Plan { changes, pad_to: 0, probing: false, reset_to: None, desired: 0 }
+        Plan { changes, pad_to: 0, probing: false, reset_to: None, desired: 0, congested: false }
     }
 
     /// New targets for `tracks`, whose targets are now `current`; `reserved` bit/s of the
@@ -676,7 +680,7 @@ impl Downlink {
         } else {
             total(&after)
         };
-        Plan { changes, pad_to, probing, reset_to, desired }
+        Plan { changes, pad_to, probing, reset_to, desired, congested: congestion_cap.is_some() }
     }
 
     /// A paused track comes back as soon as the hold after the downgrade that paused it ends,
@@ -861,17 +865,23 @@ mod tests {
     /// Feed `estimate` for `ms` milliseconds in 250 ms steps, each with TWCC stats `(loss,
     /// rtt_ms)` when given, the one camera following the plan; returns the switches.
     fn feed(d: &mut Downlink, t0: Instant, ms: u64, estimate: u64, stats: Option<(f32, u64)>, cur: &mut Option<u8>) -> usize {
+        feed_plans(d, t0, ms, estimate, stats, cur).len()
+    }
+
+    /// [`feed`], with whether each switch's plan said the queue was full.
+    fn feed_plans(d: &mut Downlink, t0: Instant, ms: u64, estimate: u64, stats: Option<(f32, u64)>, cur: &mut Option<u8>) -> Vec<bool> {
         let tracks = [camera(Some(2))];
-        let mut switches = 0;
+        let mut switches = Vec::new();
         for step in 0..ms / 250 {
             let now = t0 + Duration::from_millis(250 * step);
             d.estimate = Some(estimate);
             if let Some((loss, rtt)) = stats {
                 d.observe(now, Some(loss), Some(Duration::from_millis(rtt)));
             }
-            if let Some((t, _)) = d.plan(now, &tracks, &[*cur], 40_000).changes[0] {
+            let plan = d.plan(now, &tracks, &[*cur], 40_000);
+            if let Some((t, _)) = plan.changes[0] {
                 *cur = t;
-                switches += 1;
+                switches.push(plan.congested);
             }
         }
         switches
@@ -942,7 +952,7 @@ mod tests {
         with_rtt(&mut d, t0, 3000, 3_000_000, 5, &mut cur);
         // The queue fills: round trips of 120 ms and 8 % loss, str0m's estimate still high.
         let t1 = t0 + Duration::from_secs(3);
-        assert_eq!(feed(&mut d, t1, 500, 3_000_000, Some((0.08, 120)), &mut cur), 1);
+        assert_eq!(feed_plans(&mut d, t1, 500, 3_000_000, Some((0.08, 120)), &mut cur), [true], "one switch, said congested");
         assert_eq!(cur, Some(1), "what got through (1.54M x 0.92 x 0.85) carries the middle layer");
         // The old layer's packets drain for a while: that is not a new congestion.
         assert_eq!(feed(&mut d, t1 + Duration::from_millis(500), 2000, 3_000_000, Some((0.08, 120)), &mut cur), 0);
