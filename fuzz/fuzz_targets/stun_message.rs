@@ -1,6 +1,7 @@
 //! The STUN/TURN server reads every datagram and TCP frame sent to its port: whatever the bytes,
 //! parsing returns a message or an error, a parsed message re-encodes to one that parses the
-//! same, and the server answers at most once, with a message that parses.
+//! same, checking its credentials is an answer, and the server answers at most once, with a
+//! message that parses.
 #![no_main]
 
 use std::time::Instant;
@@ -13,6 +14,15 @@ fuzz_target!(|data: &[u8]| {
         for a in &m.attrs {
             let _ = turn::decode_xor_address(a.kind, a.value, &m.transaction_id);
         }
+        // Credentials are checked on whatever a request carries.
+        let credentials = turn::Credentials {
+            realm: "confab".into(),
+            users: [("ada".to_string(), "lovelace".to_string())].into(),
+            secret: Some(b"north".to_vec()),
+            nonce_key: [7; 16],
+            nonce_lifetime: 600,
+        };
+        let _ = credentials.check(&m, 1_000_000);
         // Without MESSAGE-INTEGRITY (whose HMAC would no longer match), rebuilt from its
         // attributes it parses to the same.
         let mut b = MessageBuilder::new(m.class, m.method, m.transaction_id);

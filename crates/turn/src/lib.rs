@@ -18,13 +18,16 @@
 //! ```
 //!
 //! What is here so far: the codec (parse without copying, build, FINGERPRINT, XOR addresses,
-//! error codes, unknown comprehension-required attributes) and STUN Binding. TURN allocations,
-//! authentication and relaying come next (issue 4).
+//! error codes, unknown comprehension-required attributes), STUN Binding, and the credentials
+//! TURN needs (MESSAGE-INTEGRITY, long-term keys, stateless nonces, TURN REST usernames).
+//! Allocations and relaying come next (issue 4).
 
+mod auth;
 mod error;
 mod message;
 mod server;
 
+pub use auth::{Credentials, Refusal, ephemeral_credentials, long_term_key, rest_password, verify_integrity};
 pub use error::Error;
 pub use message::{Attr, Class, HEADER_LEN, Header, MAGIC_COOKIE, Message, MessageBuilder, Method, attr, decode_xor_address};
 pub use server::{Packet, Server, Stats, Transmit, Transport};

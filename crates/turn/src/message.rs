@@ -441,7 +441,13 @@ impl MessageBuilder {
         self.buf
     }
 
-    fn set_length(&mut self, extra: usize) {
+    /// The message so far.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Write the header's length: the attributes so far and `extra` bytes more.
+    pub(crate) fn set_length(&mut self, extra: usize) {
         let len = (self.buf.len() - HEADER_LEN + extra) as u16;
         self.buf[2..4].copy_from_slice(&len.to_be_bytes());
     }
