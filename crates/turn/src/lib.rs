@@ -3,10 +3,18 @@
 //! the server binary feeds it packets with the time and sends what it returns.
 //!
 //! ```
+//! use std::collections::HashMap;
 //! use std::time::Instant;
-//! use turn::{Class, Message, MessageBuilder, Method, Packet, Server, Transport, attr};
+//! use turn::{Class, Credentials, Message, MessageBuilder, Method, Packet, Server, ServerConfig, Transport, attr};
 //!
-//! let mut server = Server::new();
+//! let credentials = Credentials {
+//!     realm: "example.org".into(), users: HashMap::new(), secret: Some(b"shared".to_vec()),
+//!     nonce_key: [7; 16], nonce_lifetime: 600,
+//! };
+//! let mut server = Server::new(ServerConfig {
+//!     credentials, relay_ip: "192.0.2.10".parse().unwrap(), allow_peers: Vec::new(),
+//!     max_allocations: 1000, max_allocations_per_user: 10, epoch: (Instant::now(), 1_700_000_000),
+//! });
 //! let request = MessageBuilder::new(Class::Request, Method::BINDING, *b"0123456789ab").build_with_fingerprint();
 //! let source = "203.0.113.7:50000".parse().unwrap();
 //! server.handle_packet(Instant::now(), Packet {
@@ -17,17 +25,20 @@
 //! assert_eq!(m.xor_address(attr::XOR_MAPPED_ADDRESS), Some(Ok(source)));
 //! ```
 //!
-//! What is here so far: the codec (parse without copying, build, FINGERPRINT, XOR addresses,
-//! error codes, unknown comprehension-required attributes), STUN Binding, and the credentials
-//! TURN needs (MESSAGE-INTEGRITY, long-term keys, stateless nonces, TURN REST usernames).
-//! Allocations and relaying come next (issue 4).
+//! What is here: the codec (parse without copying, build, FINGERPRINT, MESSAGE-INTEGRITY, XOR
+//! addresses, error codes, unknown comprehension-required attributes); credentials (long-term
+//! keys, stateless nonces, TURN REST usernames); and the server: STUN Binding, and TURN UDP
+//! allocations with permissions, channels, their timeouts, quotas and a peer-address policy
+//! ([`Server`]). Not yet: TCP allocations (RFC 6062) and per-allocation bandwidth limits.
 
 mod auth;
 mod error;
 mod message;
+mod policy;
 mod server;
 
 pub use auth::{Credentials, Refusal, ephemeral_credentials, long_term_key, rest_password, verify_integrity};
 pub use error::Error;
 pub use message::{Attr, Class, HEADER_LEN, Header, MAGIC_COOKIE, Message, MessageBuilder, Method, attr, decode_xor_address};
-pub use server::{Packet, Server, Stats, Transmit, Transport};
+pub use policy::{Cidr, is_restricted};
+pub use server::{Event, Packet, Server, ServerConfig, Stats, Transmit, Transport};

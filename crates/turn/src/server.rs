@@ -1,20 +1,27 @@
-//! The server's state machine: messages in, responses out. No sockets and no clock: the caller
-//! passes in each packet with the time, and sends what [`Server::poll_transmit`] returns.
+//! The server's state machine: packets in, packets and events out. No sockets and no clock: the
+//! caller passes in each packet with the time, sends what [`Server::poll_transmit`] returns,
+//! opens and closes relay sockets when [`Server::poll_event`] says so, and calls
+//! [`Server::handle_timeout`] when [`Server::poll_timeout`] says.
 //!
-//! Today it answers STUN Binding (RFC 8489 §6.3) over any transport: XOR-MAPPED-ADDRESS with
-//! the source address, FINGERPRINT when the request had one, 420 with UNKNOWN-ATTRIBUTES for a
-//! comprehension-required attribute it does not know, 400 for a request it cannot parse. TURN
-//! requests are answered 400 until allocations land.
+//! - STUN Binding (RFC 8489 §6.3) over any transport: XOR-MAPPED-ADDRESS, FINGERPRINT when the
+//!   request had one, 420 with UNKNOWN-ATTRIBUTES for a comprehension-required attribute it does
+//!   not know, 400 for a request it cannot parse; what is not STUN is not answered.
+//! - TURN (RFC 8656) with long-term credentials: Allocate (UDP relays), Refresh,
+//!   CreatePermission, ChannelBind, Send and Data indications, ChannelData; lifetimes,
+//!   permission (300 s) and channel (600 s) timeouts; quotas; peers on internal networks refused
+//!   unless allowed.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
+use crate::auth::{Credentials, Refusal};
 use crate::message::{Class, Header, Message, MessageBuilder, Method, attr};
+use crate::policy::{Cidr, is_restricted};
 use crate::Error;
 
 /// The transport a packet came over (and its answer goes back over).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// UDP.
     Udp,
@@ -24,14 +31,15 @@ pub enum Transport {
     Tls,
 }
 
-/// A packet the server received.
+/// A packet the server received: from a client on a listening address, or from a peer on a
+/// relay address.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
     /// How it came.
     pub transport: Transport,
-    /// The sender (the client's reflexive address).
+    /// The sender.
     pub source: SocketAddr,
-    /// The server's address it was sent to.
+    /// The server's address it was sent to (a listening or a relay address).
     pub destination: SocketAddr,
     /// The bytes.
     pub data: &'a [u8],
@@ -42,12 +50,30 @@ pub struct Packet<'a> {
 pub struct Transmit {
     /// Over which transport (for TCP and TLS: the connection of `destination`).
     pub transport: Transport,
-    /// The server's address to send from.
+    /// The server's address to send from: a listening address, or a relay address (to a peer).
     pub source: SocketAddr,
     /// Where to.
     pub destination: SocketAddr,
     /// The bytes.
     pub data: Vec<u8>,
+}
+
+/// What the caller must do for the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Open a UDP relay socket on `ip` (a port of the relay range) and report it with
+    /// [`Server::relay_opened`].
+    OpenRelay {
+        /// The allocation it is for.
+        id: u64,
+        /// The address to bind.
+        ip: IpAddr,
+    },
+    /// Close the relay socket at `relay`: its allocation ended.
+    CloseRelay {
+        /// The relay address.
+        relay: SocketAddr,
+    },
 }
 
 /// What the server did, for operators.
@@ -57,58 +83,141 @@ pub struct Stats {
     pub bindings: u64,
     /// Requests answered with an error.
     pub errors: u64,
-    /// Packets dropped: not STUN, malformed non-requests, responses, unknown indications.
+    /// Packets dropped: not STUN, malformed non-requests, responses, data with no permission.
     pub dropped: u64,
+    /// Allocations made.
+    pub allocations: u64,
+    /// Packets relayed, in both directions.
+    pub relayed: u64,
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Who may allocate.
+    pub credentials: Credentials,
+    /// The address relays are opened on.
+    pub relay_ip: IpAddr,
+    /// Networks a relay may reach although they are internal (loopback, private...).
+    pub allow_peers: Vec<Cidr>,
+    /// Allocations at most, in all.
+    pub max_allocations: usize,
+    /// Allocations at most per username.
+    pub max_allocations_per_user: usize,
+    /// An instant and the Unix time (seconds) at it: REST usernames and nonces carry Unix times.
+    pub epoch: (Instant, u64),
 }
 
 /// The name the server gives in SOFTWARE.
 const SOFTWARE: &str = concat!("confab ", env!("CARGO_PKG_VERSION"));
+/// An allocation's lifetime when the client asks for none (RFC 8656 §3.2).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
+/// The longest lifetime granted.
+const MAX_LIFETIME: Duration = Duration::from_secs(3600);
+/// A permission's lifetime (RFC 8656 §9).
+const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
+/// A channel binding's lifetime (RFC 8656 §12).
+const CHANNEL_LIFETIME: Duration = Duration::from_secs(600);
+/// REQUESTED-TRANSPORT's protocol number for UDP.
+const UDP: u8 = 17;
 
-/// A STUN/TURN server. Drive it with [`Server::handle_packet`]; drain [`Server::poll_transmit`]
-/// after each call.
-#[derive(Debug, Default)]
+/// A client's 5-tuple: transport, its address, the server's.
+type FiveTuple = (Transport, SocketAddr, SocketAddr);
+
+#[derive(Debug)]
+struct Allocation {
+    client: FiveTuple,
+    user: String,
+    key: [u8; 16],
+    relay: Option<SocketAddr>,
+    /// The Allocate request waiting for its relay: transaction id, mapped address, lifetime,
+    /// whether it had a FINGERPRINT.
+    pending: Option<([u8; 12], Duration, bool)>,
+    expires: Instant,
+    permissions: HashMap<IpAddr, Instant>,
+    /// (number, peer, expiry)
+    channels: Vec<(u16, SocketAddr, Instant)>,
+}
+
+/// A STUN/TURN server. Drive it with [`Server::handle_packet`] and [`Server::handle_timeout`];
+/// drain [`Server::poll_transmit`] and [`Server::poll_event`] after each call.
+#[derive(Debug)]
 pub struct Server {
+    config: ServerConfig,
+    allocations: HashMap<u64, Allocation>,
+    by_client: HashMap<FiveTuple, u64>,
+    by_relay: HashMap<SocketAddr, u64>,
+    next_id: u64,
     transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
     stats: Stats,
 }
 
 impl Server {
-    /// A server with nothing to send.
-    pub fn new() -> Server {
-        Server::default()
+    /// A server with no allocations.
+    pub fn new(config: ServerConfig) -> Server {
+        Server {
+            config,
+            allocations: HashMap::new(),
+            by_client: HashMap::new(),
+            by_relay: HashMap::new(),
+            next_id: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
     }
 
     /// Take in one packet received at `now`. Never panics, whatever the bytes.
-    pub fn handle_packet(&mut self, _now: Instant, packet: Packet<'_>) {
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet<'_>) {
+        if let Some(&id) = self.by_relay.get(&packet.destination) {
+            return self.from_peer(now, id, &packet);
+        }
+        if packet.data.first().is_some_and(|b| (0x40..=0x4f).contains(b)) {
+            return self.channel_data(now, &packet);
+        }
         let message = match Message::parse(packet.data) {
             Ok(m) => m,
             Err(e) => return self.malformed(&packet, e),
         };
-        if message.class != Class::Request {
-            // Indications need no answer (a Binding indication is a keepalive); responses are
-            // not for a server.
-            self.stats.dropped += 1;
+        match message.class {
+            Class::Request => self.request(now, &packet, &message),
+            Class::Indication if message.method == Method::SEND => self.send_indication(now, &packet, &message),
+            // A Binding indication is a keepalive; responses are not for a server.
+            _ => self.stats.dropped += 1,
+        }
+    }
+
+    /// The relay socket for allocation `id` is open at `relay` (or could not be opened): the
+    /// waiting Allocate request is answered.
+    pub fn relay_opened(&mut self, now: Instant, id: u64, relay: Option<SocketAddr>) {
+        let Some(a) = self.allocations.get_mut(&id) else {
+            // Gone meanwhile: give the socket back.
+            if let Some(relay) = relay {
+                self.events.push_back(Event::CloseRelay { relay });
+            }
             return;
-        }
-        let unknown = message.unknown_required();
-        if !unknown.is_empty() {
-            let mut b = MessageBuilder::new(Class::Error, message.method, message.transaction_id);
-            b.error_code(420, "Unknown Attribute").unknown_attributes(&unknown);
-            return self.reply_error(&packet, &message, b);
-        }
-        match message.method {
-            Method::BINDING => {
-                let mut b = MessageBuilder::new(Class::Success, Method::BINDING, message.transaction_id);
-                b.xor_address(attr::XOR_MAPPED_ADDRESS, packet.source).attr(attr::SOFTWARE, SOFTWARE.as_bytes());
-                self.stats.bindings += 1;
-                self.reply(&packet, &message, b);
-            }
-            method => {
-                let mut b = MessageBuilder::new(Class::Error, method, message.transaction_id);
-                b.error_code(400, "Bad Request: method not supported");
-                self.reply_error(&packet, &message, b);
-            }
-        }
+        };
+        let Some((tid, lifetime, fingerprint)) = a.pending.take() else { return };
+        let (transport, client, server) = a.client;
+        let key = a.key;
+        let Some(relay) = relay else {
+            self.remove(id);
+            let mut b = MessageBuilder::new(Class::Error, Method::ALLOCATE, tid);
+            b.error_code(508, "Insufficient Capacity");
+            self.stats.errors += 1;
+            return self.push(transport, server, client, b.build_with_integrity(&key, fingerprint));
+        };
+        a.relay = Some(relay);
+        a.expires = now + lifetime;
+        self.by_relay.insert(relay, id);
+        self.stats.allocations += 1;
+        let mut b = MessageBuilder::new(Class::Success, Method::ALLOCATE, tid);
+        b.xor_address(attr::XOR_RELAYED_ADDRESS, relay)
+            .attr(attr::LIFETIME, &(lifetime.as_secs() as u32).to_be_bytes())
+            .xor_address(attr::XOR_MAPPED_ADDRESS, client)
+            .attr(attr::SOFTWARE, SOFTWARE.as_bytes());
+        self.push(transport, server, client, b.build_with_integrity(&key, fingerprint));
     }
 
     /// The next packet to send.
@@ -116,17 +225,292 @@ impl Server {
         self.transmits.pop_front()
     }
 
-    /// When [`Server::handle_timeout`] should be called next (nothing expires yet).
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+    /// The next thing the caller must do.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
-    /// Time moved on to `now`.
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    /// When [`Server::handle_timeout`] should be called next: the first allocation to expire.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.allocations.values().map(|a| a.expires).min()
+    }
+
+    /// Time moved on to `now`: expired allocations end (their relays close), expired
+    /// permissions and channels go.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<u64> = self.allocations.iter().filter(|(_, a)| a.expires <= now).map(|(id, _)| *id).collect();
+        for id in expired {
+            self.remove(id);
+        }
+        for a in self.allocations.values_mut() {
+            a.permissions.retain(|_, t| *t > now);
+            a.channels.retain(|(_, _, t)| *t > now);
+        }
+    }
 
     /// What the server did so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Allocations now (including those waiting for their relay).
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    fn unix(&self, now: Instant) -> u64 {
+        let (at, unix) = self.config.epoch;
+        unix + now.saturating_duration_since(at).as_secs()
+    }
+
+    fn request(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>) {
+        let unknown = m.unknown_required();
+        if !unknown.is_empty() {
+            let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
+            b.error_code(420, "Unknown Attribute").unknown_attributes(&unknown);
+            return self.error(packet, m, b, None);
+        }
+        if m.method == Method::BINDING {
+            let mut b = MessageBuilder::new(Class::Success, Method::BINDING, m.transaction_id);
+            b.xor_address(attr::XOR_MAPPED_ADDRESS, packet.source).attr(attr::SOFTWARE, SOFTWARE.as_bytes());
+            self.stats.bindings += 1;
+            let data = if m.fingerprint { b.build_with_fingerprint() } else { b.build() };
+            return self.push(packet.transport, packet.destination, packet.source, data);
+        }
+        if ![Method::ALLOCATE, Method::REFRESH, Method::CREATE_PERMISSION, Method::CHANNEL_BIND].contains(&m.method) {
+            let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
+            b.error_code(400, "Bad Request: unknown method");
+            return self.error(packet, m, b, None);
+        }
+        let unix = self.unix(now);
+        let (user, key) = match self.config.credentials.check(m, unix) {
+            Ok(ok) => ok,
+            Err(refusal) => {
+                let (code, reason) = match refusal {
+                    Refusal::StaleNonce => (438, "Stale Nonce"),
+                    Refusal::Missing | Refusal::Unauthorized => (401, "Unauthorized"),
+                };
+                let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
+                b.error_code(code, reason)
+                    .attr(attr::REALM, self.config.credentials.realm.as_bytes())
+                    .attr(attr::NONCE, self.config.credentials.nonce(unix).as_bytes());
+                return self.error(packet, m, b, None);
+            }
+        };
+        let tuple = (packet.transport, packet.source, packet.destination);
+        let existing = self.by_client.get(&tuple).copied();
+        if m.method == Method::ALLOCATE {
+            return self.allocate(now, packet, m, existing, user, key);
+        }
+        let Some(id) = existing.filter(|id| self.allocations.get(id).is_some_and(|a| a.user == user && a.relay.is_some())) else {
+            let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
+            b.error_code(437, "Allocation Mismatch");
+            return self.error(packet, m, b, Some(&key));
+        };
+        match m.method {
+            Method::REFRESH => self.refresh(now, packet, m, id, key),
+            Method::CREATE_PERMISSION => self.create_permission(now, packet, m, id, key),
+            _ => self.channel_bind(now, packet, m, id, key),
+        }
+    }
+
+    fn allocate(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>, existing: Option<u64>, user: String, key: [u8; 16]) {
+        let refuse = |code: u16, reason: &str| {
+            let mut b = MessageBuilder::new(Class::Error, Method::ALLOCATE, m.transaction_id);
+            b.error_code(code, reason);
+            b
+        };
+        if existing.is_some() {
+            return self.error(packet, m, refuse(437, "Allocation Mismatch"), Some(&key));
+        }
+        match m.get(attr::REQUESTED_TRANSPORT) {
+            None => return self.error(packet, m, refuse(400, "Bad Request: no REQUESTED-TRANSPORT"), Some(&key)),
+            Some(v) if v.first() != Some(&UDP) => {
+                return self.error(packet, m, refuse(442, "Unsupported Transport Protocol"), Some(&key));
+            }
+            Some(_) => {}
+        }
+        if m.get(attr::EVEN_PORT).is_some() || m.get(attr::RESERVATION_TOKEN).is_some() {
+            return self.error(packet, m, refuse(508, "Insufficient Capacity: no port reservations"), Some(&key));
+        }
+        if self.allocations.values().filter(|a| a.user == user).count() >= self.config.max_allocations_per_user {
+            return self.error(packet, m, refuse(486, "Allocation Quota Reached"), Some(&key));
+        }
+        if self.allocations.len() >= self.config.max_allocations {
+            return self.error(packet, m, refuse(508, "Insufficient Capacity"), Some(&key));
+        }
+        let lifetime = requested_lifetime(m).unwrap_or(DEFAULT_LIFETIME).clamp(DEFAULT_LIFETIME, MAX_LIFETIME);
+        let id = self.next_id;
+        self.next_id += 1;
+        let tuple = (packet.transport, packet.source, packet.destination);
+        self.allocations.insert(id, Allocation {
+            client: tuple,
+            user,
+            key,
+            relay: None,
+            pending: Some((m.transaction_id, lifetime, m.fingerprint)),
+            // Until the relay opens; a relay that never does ends it.
+            expires: now + Duration::from_secs(30),
+            permissions: HashMap::new(),
+            channels: Vec::new(),
+        });
+        self.by_client.insert(tuple, id);
+        self.events.push_back(Event::OpenRelay { id, ip: self.config.relay_ip });
+    }
+
+    fn refresh(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>, id: u64, key: [u8; 16]) {
+        let lifetime = requested_lifetime(m).unwrap_or(DEFAULT_LIFETIME).min(MAX_LIFETIME);
+        if lifetime.is_zero() {
+            self.remove(id);
+        } else if let Some(a) = self.allocations.get_mut(&id) {
+            a.expires = now + lifetime;
+        }
+        let mut b = MessageBuilder::new(Class::Success, Method::REFRESH, m.transaction_id);
+        b.attr(attr::LIFETIME, &(lifetime.as_secs() as u32).to_be_bytes());
+        self.success(packet, m, b, &key);
+    }
+
+    /// The peer addresses of a request (every XOR-PEER-ADDRESS), or the error to answer.
+    fn peers(&self, m: &Message<'_>) -> Result<Vec<SocketAddr>, (u16, &'static str)> {
+        let mut peers = Vec::new();
+        for a in m.attrs.iter().filter(|a| a.kind == attr::XOR_PEER_ADDRESS) {
+            let peer = crate::message::decode_xor_address(a.kind, a.value, &m.transaction_id)
+                .map_err(|_| (400, "Bad Request: bad XOR-PEER-ADDRESS"))?;
+            if !self.peer_allowed(peer.ip()) {
+                return Err((403, "Forbidden: peer address not allowed"));
+            }
+            peers.push(peer);
+        }
+        if peers.is_empty() {
+            return Err((400, "Bad Request: no XOR-PEER-ADDRESS"));
+        }
+        Ok(peers)
+    }
+
+    fn peer_allowed(&self, ip: IpAddr) -> bool {
+        let own = ip == self.config.relay_ip;
+        self.config.allow_peers.iter().any(|c| c.contains(ip)) || (!is_restricted(ip) && !own)
+    }
+
+    fn create_permission(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>, id: u64, key: [u8; 16]) {
+        let peers = match self.peers(m) {
+            Ok(p) => p,
+            Err((code, reason)) => {
+                let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
+                b.error_code(code, reason);
+                return self.error(packet, m, b, Some(&key));
+            }
+        };
+        if let Some(a) = self.allocations.get_mut(&id) {
+            for peer in peers {
+                a.permissions.insert(peer.ip(), now + PERMISSION_LIFETIME);
+            }
+        }
+        self.success(packet, m, MessageBuilder::new(Class::Success, m.method, m.transaction_id), &key);
+    }
+
+    fn channel_bind(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>, id: u64, key: [u8; 16]) {
+        let refuse = |code: u16, reason: &str| {
+            let mut b = MessageBuilder::new(Class::Error, Method::CHANNEL_BIND, m.transaction_id);
+            b.error_code(code, reason);
+            b
+        };
+        let number = match m.get(attr::CHANNEL_NUMBER) {
+            Some(v) if v.len() == 4 => u16::from_be_bytes([v[0], v[1]]),
+            _ => return self.error(packet, m, refuse(400, "Bad Request: no CHANNEL-NUMBER"), Some(&key)),
+        };
+        if !(0x4000..=0x4fff).contains(&number) {
+            return self.error(packet, m, refuse(400, "Bad Request: channel number out of range"), Some(&key));
+        }
+        let peer = match self.peers(m) {
+            Ok(p) if p.len() == 1 => p[0],
+            Ok(_) => return self.error(packet, m, refuse(400, "Bad Request: one XOR-PEER-ADDRESS"), Some(&key)),
+            Err((code, reason)) => return self.error(packet, m, refuse(code, reason), Some(&key)),
+        };
+        let Some(a) = self.allocations.get_mut(&id) else { return };
+        // A number is bound to one peer, a peer to one number, for the binding's life.
+        if a.channels.iter().any(|(n, p, _)| (*n == number) != (*p == peer)) {
+            return self.error(packet, m, refuse(400, "Bad Request: channel or peer bound otherwise"), Some(&key));
+        }
+        a.channels.retain(|(n, _, _)| *n != number);
+        a.channels.push((number, peer, now + CHANNEL_LIFETIME));
+        a.permissions.insert(peer.ip(), now + PERMISSION_LIFETIME);
+        self.success(packet, m, MessageBuilder::new(Class::Success, m.method, m.transaction_id), &key);
+    }
+
+    /// A Send indication from a client: its DATA goes to the peer, if permitted.
+    fn send_indication(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>) {
+        let tuple = (packet.transport, packet.source, packet.destination);
+        let target = self.by_client.get(&tuple).and_then(|id| self.allocations.get(id)).and_then(|a| {
+            let peer = m.xor_address(attr::XOR_PEER_ADDRESS)?.ok()?;
+            let data = m.get(attr::DATA)?;
+            let permitted = a.permissions.get(&peer.ip()).is_some_and(|t| *t > now);
+            permitted.then_some((a.relay?, peer, data))
+        });
+        match target {
+            Some((relay, peer, data)) => {
+                self.stats.relayed += 1;
+                self.push(Transport::Udp, relay, peer, data.to_vec());
+            }
+            None => self.stats.dropped += 1,
+        }
+    }
+
+    /// A ChannelData message from a client: to the channel's peer.
+    fn channel_data(&mut self, now: Instant, packet: &Packet<'_>) {
+        let tuple = (packet.transport, packet.source, packet.destination);
+        let d = packet.data;
+        let target = (d.len() >= 4).then(|| (u16::from_be_bytes([d[0], d[1]]), usize::from(u16::from_be_bytes([d[2], d[3]]))));
+        let target = target.filter(|(_, len)| 4 + len <= d.len()).and_then(|(number, len)| {
+            let a = self.allocations.get(self.by_client.get(&tuple)?)?;
+            let (_, peer, _) = a.channels.iter().find(|(n, _, t)| *n == number && *t > now)?;
+            Some((a.relay?, *peer, &d[4..4 + len]))
+        });
+        match target {
+            Some((relay, peer, data)) => {
+                self.stats.relayed += 1;
+                self.push(Transport::Udp, relay, peer, data.to_vec());
+            }
+            None => self.stats.dropped += 1,
+        }
+    }
+
+    /// A datagram from a peer to a relay: to the client, over its channel if it has one, else
+    /// in a Data indication; dropped without a permission.
+    fn from_peer(&mut self, now: Instant, id: u64, packet: &Packet<'_>) {
+        let Some(a) = self.allocations.get(&id) else { return };
+        if !a.permissions.get(&packet.source.ip()).is_some_and(|t| *t > now) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let (transport, client, server) = a.client;
+        let data = if let Some((number, _, _)) = a.channels.iter().find(|(_, p, t)| *p == packet.source && *t > now) {
+            let mut out = Vec::with_capacity(4 + packet.data.len() + 3);
+            out.extend_from_slice(&number.to_be_bytes());
+            out.extend_from_slice(&(packet.data.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+            out.extend_from_slice(packet.data);
+            if transport != Transport::Udp {
+                // Over a stream, ChannelData is padded to 4 bytes (RFC 8656 §12.5).
+                out.resize(out.len().next_multiple_of(4), 0);
+            }
+            out
+        } else {
+            let mut b = MessageBuilder::new(Class::Indication, Method::DATA, indication_id(self.stats.relayed));
+            b.xor_address(attr::XOR_PEER_ADDRESS, packet.source).attr(attr::DATA, packet.data);
+            b.build()
+        };
+        self.stats.relayed += 1;
+        self.push(transport, server, client, data);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(a) = self.allocations.remove(&id) {
+            self.by_client.remove(&a.client);
+            if let Some(relay) = a.relay {
+                self.by_relay.remove(&relay);
+                self.events.push_back(Event::CloseRelay { relay });
+            }
+        }
     }
 
     /// A datagram that is not a whole, valid message: a request whose header is STUN gets a
@@ -137,102 +521,47 @@ impl Server {
                 let mut b = MessageBuilder::new(Class::Error, h.method, h.transaction_id);
                 b.error_code(400, &format!("Bad Request: {error}"));
                 self.stats.errors += 1;
-                self.send(packet, b.build_with_fingerprint());
+                self.push(packet.transport, packet.destination, packet.source, b.build_with_fingerprint());
             }
             _ => self.stats.dropped += 1,
         }
     }
 
-    fn reply_error(&mut self, packet: &Packet<'_>, request: &Message<'_>, b: MessageBuilder) {
+    /// Answer `request` with the error in `b`, signed with `key` once the client is
+    /// authenticated.
+    fn error(&mut self, packet: &Packet<'_>, request: &Message<'_>, b: MessageBuilder, key: Option<&[u8; 16]>) {
         self.stats.errors += 1;
-        self.reply(packet, request, b);
+        let data = match key {
+            Some(key) => b.build_with_integrity(key, request.fingerprint),
+            None if request.fingerprint => b.build_with_fingerprint(),
+            None => b.build(),
+        };
+        self.push(packet.transport, packet.destination, packet.source, data);
     }
 
-    /// Send `b` back to the sender of `request`, with a FINGERPRINT if the request had one.
-    fn reply(&mut self, packet: &Packet<'_>, request: &Message<'_>, b: MessageBuilder) {
-        let data = if request.fingerprint { b.build_with_fingerprint() } else { b.build() };
-        self.send(packet, data);
+    fn success(&mut self, packet: &Packet<'_>, request: &Message<'_>, b: MessageBuilder, key: &[u8; 16]) {
+        let data = b.build_with_integrity(key, request.fingerprint);
+        self.push(packet.transport, packet.destination, packet.source, data);
     }
 
-    fn send(&mut self, packet: &Packet<'_>, data: Vec<u8>) {
-        self.transmits.push_back(Transmit {
-            transport: packet.transport,
-            source: packet.destination,
-            destination: packet.source,
-            data,
-        });
+    fn push(&mut self, transport: Transport, source: SocketAddr, destination: SocketAddr, data: Vec<u8>) {
+        self.transmits.push_back(Transmit { transport, source, destination, data });
     }
+}
+
+/// A request's LIFETIME.
+fn requested_lifetime(m: &Message<'_>) -> Option<Duration> {
+    let v: [u8; 4] = m.get(attr::LIFETIME)?.try_into().ok()?;
+    Some(Duration::from_secs(u64::from(u32::from_be_bytes(v))))
+}
+
+/// A transaction id for an indication the server sends (unique enough: indications get no
+/// answer to match).
+fn indication_id(counter: u64) -> [u8; 12] {
+    let mut id = *b"confab-data-";
+    id[4..12].copy_from_slice(&counter.to_be_bytes());
+    id
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TID: [u8; 12] = *b"confab-test1";
-
-    fn exchange(server: &mut Server, transport: Transport, data: &[u8]) -> Option<Transmit> {
-        let packet = Packet {
-            transport,
-            source: "203.0.113.7:50000".parse().unwrap(),
-            destination: "192.0.2.10:3478".parse().unwrap(),
-            data,
-        };
-        server.handle_packet(Instant::now(), packet);
-        let out = server.poll_transmit();
-        assert_eq!(server.poll_transmit(), None, "one answer at most");
-        out
-    }
-
-    #[test]
-    fn a_binding_request_gets_the_reflexive_address() {
-        let mut server = Server::new();
-        for (transport, with_fingerprint) in [(Transport::Udp, true), (Transport::Tcp, false), (Transport::Tls, true)] {
-            let b = MessageBuilder::new(Class::Request, Method::BINDING, TID);
-            let request = if with_fingerprint { b.build_with_fingerprint() } else { b.build() };
-            let out = exchange(&mut server, transport, &request).unwrap();
-            assert_eq!(out.transport, transport);
-            assert_eq!(out.destination, "203.0.113.7:50000".parse().unwrap());
-            assert_eq!(out.source, "192.0.2.10:3478".parse().unwrap());
-            let m = Message::parse(&out.data).unwrap();
-            assert_eq!((m.class, m.method, m.transaction_id), (Class::Success, Method::BINDING, TID));
-            assert_eq!(m.xor_address(attr::XOR_MAPPED_ADDRESS), Some(Ok("203.0.113.7:50000".parse().unwrap())));
-            assert_eq!(m.fingerprint, with_fingerprint, "FINGERPRINT when the request had one");
-        }
-        assert_eq!(server.stats().bindings, 3);
-    }
-
-    #[test]
-    fn an_unknown_required_attribute_is_answered_420() {
-        let mut server = Server::new();
-        let mut b = MessageBuilder::new(Class::Request, Method::BINDING, TID);
-        b.attr(0x0031, b"?").attr(0xc0de, b"optional: ignored").attr(0x0042, b"!");
-        let out = exchange(&mut server, Transport::Udp, &b.build_with_fingerprint()).unwrap();
-        let m = Message::parse(&out.data).unwrap();
-        assert_eq!(m.class, Class::Error);
-        assert_eq!(m.get(attr::ERROR_CODE).map(|v| (v[2], v[3])), Some((4, 20)));
-        assert_eq!(m.get(attr::UNKNOWN_ATTRIBUTES), Some(&[0x00, 0x31, 0x00, 0x42][..]));
-        assert!(m.fingerprint);
-    }
-
-    #[test]
-    fn garbage_is_dropped_and_a_malformed_request_gets_400() {
-        let mut server = Server::new();
-        // Not STUN: RTP, random bytes, nothing.
-        for data in [&[0x80u8, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0][..], &[0xffu8; 40][..], &[][..]] {
-            assert_eq!(exchange(&mut server, Transport::Udp, data), None);
-        }
-        // A STUN request header with a body that is not whole.
-        let mut request = MessageBuilder::new(Class::Request, Method::BINDING, TID);
-        request.attr(attr::SOFTWARE, b"abcdefgh");
-        let request = request.build();
-        let out = exchange(&mut server, Transport::Udp, &request[..request.len() - 4]).unwrap();
-        let m = Message::parse(&out.data).unwrap();
-        assert_eq!((m.class, m.transaction_id), (Class::Error, TID));
-        assert_eq!(m.get(attr::ERROR_CODE).map(|v| (v[2], v[3])), Some((4, 0)));
-        // Responses and indications get nothing.
-        for class in [Class::Success, Class::Indication] {
-            assert_eq!(exchange(&mut server, Transport::Udp, &MessageBuilder::new(class, Method::BINDING, TID).build()), None);
-        }
-        assert_eq!(server.stats().dropped, 5);
-    }
-}
+mod tests;
