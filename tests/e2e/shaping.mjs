@@ -281,7 +281,7 @@ export async function launchBrowserInNamespace(nsName, { secureOrigins = [] } = 
  * @param {{args?: string[]}} [opts] extra server flags
  */
 export async function startShapedServer(net, label, { args = [] } = {}) {
-  const server = await startServer(label, { args: ['--http', '0.0.0.0:0', '--rtc', `${net.hostAddr}:0`, ...args] });
+  const server = await startServer(label, { args: ['--http', '0.0.0.0:0', '--rtc', `${net.hostAddr}:0`, '--no-turn', ...args] });
   const port = new URL(server.url).port;
   return {
     ...server,

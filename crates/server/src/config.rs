@@ -12,6 +12,7 @@ use crate::error::Error;
 
 const DEFAULT_HTTP: &str = "0.0.0.0:7880";
 const DEFAULT_RTC: &str = "0.0.0.0:7881";
+const DEFAULT_TURN: &str = "0.0.0.0:3478";
 
 /// confab: a self-hosted WebRTC communication system (video meetings, calls, live streams) in one
 /// binary.
@@ -63,6 +64,35 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_CONGESTION_CONTROL", value_name = "ON|OFF")]
     congestion_control: Option<Toggle>,
 
+    /// UDP address of the built-in STUN/TURN server [default: 0.0.0.0:3478; if that port is
+    /// taken, confab runs without TURN and says so].
+    #[arg(long, env = "CONFAB_TURN", value_name = "ADDR")]
+    turn: Option<SocketAddr>,
+
+    /// Run without the built-in STUN/TURN server.
+    #[arg(long, env = "CONFAB_NO_TURN")]
+    no_turn: bool,
+
+    /// The shared secret of TURN REST credentials (coturn's `use-auth-secret`): other services
+    /// can mint `expiry:user` usernames for confab's TURN with it [default: a random secret,
+    /// known only to this process, which still hands every joining client its credentials].
+    #[arg(long, env = "CONFAB_TURN_SECRET", value_name = "SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+
+    /// A static TURN user, `NAME:PASSWORD`. Repeatable.
+    #[arg(long = "turn-user", env = "CONFAB_TURN_USER", value_name = "NAME:PASSWORD", value_delimiter = ',', hide_env_values = true)]
+    turn_user: Vec<String>,
+
+    /// A network TURN relays may reach although it is internal (loopback, private, link-local),
+    /// e.g. `10.0.0.0/8`. Repeatable. By default relays reach public addresses only.
+    #[arg(long = "turn-allow-peer", env = "CONFAB_TURN_ALLOW_PEER", value_name = "CIDR", value_delimiter = ',')]
+    turn_allow_peer: Vec<turn::Cidr>,
+
+    /// The address relays are opened on and advertised as [default: the TURN address if it is
+    /// specific, else the first --public-ip, else the first non-loopback local address].
+    #[arg(long, env = "CONFAB_TURN_RELAY_IP", value_name = "IP")]
+    turn_relay_ip: Option<IpAddr>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -96,6 +126,12 @@ struct FileConfig {
     log: Option<String>,
     max_participants: Option<NonZeroUsize>,
     congestion_control: Option<Toggle>,
+    turn: Option<SocketAddr>,
+    no_turn: Option<bool>,
+    turn_secret: Option<String>,
+    turn_user: Option<Vec<String>>,
+    turn_allow_peer: Option<Vec<String>>,
+    turn_relay_ip: Option<IpAddr>,
 }
 
 /// The resolved settings.
@@ -108,6 +144,25 @@ pub(crate) struct Config {
     pub(crate) log: String,
     pub(crate) max_participants: usize,
     pub(crate) congestion_control: bool,
+    /// The STUN/TURN server, unless switched off.
+    pub(crate) turn: Option<TurnSettings>,
+}
+
+/// The built-in STUN/TURN server's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct TurnSettings {
+    /// Where it listens (UDP).
+    pub(crate) addr: SocketAddr,
+    /// Whether `addr` is the default: a port in use there is a warning, not an error.
+    pub(crate) default_addr: bool,
+    /// The REST secret, if configured.
+    pub(crate) secret: Option<Vec<u8>>,
+    /// Static users: (name, password).
+    pub(crate) users: Vec<(String, String)>,
+    /// Internal networks relays may reach.
+    pub(crate) allow_peers: Vec<turn::Cidr>,
+    /// The relay address, if configured.
+    pub(crate) relay_ip: Option<IpAddr>,
 }
 
 impl Config {
@@ -137,7 +192,38 @@ impl Config {
                 usize::from(rtc.port()) + workers - 1
             )));
         }
+        let turn = if cli.no_turn || file.no_turn == Some(true) {
+            None
+        } else {
+            let users = if cli.turn_user.is_empty() { file.turn_user.unwrap_or_default() } else { cli.turn_user };
+            let users = users
+                .into_iter()
+                .map(|u| match u.split_once(':') {
+                    Some((name, password)) if !name.is_empty() && !password.is_empty() => Ok((name.to_string(), password.to_string())),
+                    _ => Err(Error::Config(format!("--turn-user {u:?}: expected NAME:PASSWORD"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let allow_peers = if cli.turn_allow_peer.is_empty() {
+                file.turn_allow_peer
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| c.parse().map_err(|e| Error::Config(format!("turn-allow-peer: {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                cli.turn_allow_peer
+            };
+            let addr = cli.turn.or(file.turn);
+            Some(TurnSettings {
+                addr: addr.unwrap_or_else(|| default_addr(DEFAULT_TURN)),
+                default_addr: addr.is_none(),
+                secret: cli.turn_secret.or(file.turn_secret).map(String::into_bytes),
+                users,
+                allow_peers,
+                relay_ip: cli.turn_relay_ip.or(file.turn_relay_ip),
+            })
+        };
         Ok(Config {
+            turn,
             http: cli.http.or(file.http).unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
             rtc,
             public_ips,
@@ -182,6 +268,24 @@ mod tests {
         assert!(c.congestion_control);
         assert_eq!(c.max_participants, usize::MAX);
         assert_eq!(parse(&["--max-participants", "40"]).unwrap().max_participants, 40);
+        let turn = c.turn.unwrap();
+        assert_eq!((turn.addr, turn.default_addr), ("0.0.0.0:3478".parse().unwrap(), true));
+        assert!(turn.secret.is_none() && turn.users.is_empty() && turn.allow_peers.is_empty());
+    }
+
+    #[test]
+    fn turn_settings() {
+        assert!(parse(&["--no-turn"]).unwrap().turn.is_none());
+        let c = parse(&["--turn", "127.0.0.1:0", "--turn-secret", "s3", "--turn-user", "ada:pw", "--turn-allow-peer", "127.0.0.0/8"]).unwrap();
+        let turn = c.turn.unwrap();
+        assert_eq!((turn.addr, turn.default_addr), ("127.0.0.1:0".parse().unwrap(), false));
+        assert_eq!(turn.secret.as_deref(), Some(&b"s3"[..]));
+        assert_eq!(turn.users, vec![("ada".to_string(), "pw".to_string())]);
+        assert_eq!(turn.allow_peers, vec!["127.0.0.0/8".parse().unwrap()]);
+        assert!(parse(&["--turn-user", "nopassword"]).unwrap_err().contains("NAME:PASSWORD"));
+        assert!(parse(&["--turn-allow-peer", "10.0.0.0/40"]).is_err());
+        let path = file("no-turn = true\n");
+        assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().turn.is_none());
     }
 
     #[test]

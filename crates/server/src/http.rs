@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub(crate) started: std::time::Instant,
     /// The WHIP and WHEP sessions.
     pub(crate) http_sessions: crate::whip::HttpSessions,
+    /// The built-in STUN/TURN server, if it runs: joining clients get credentials for it.
+    pub(crate) turn: Option<crate::turn_server::TurnHandle>,
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {

@@ -8,6 +8,7 @@ mod loadtest;
 mod net;
 mod registry;
 mod stats;
+mod turn_server;
 mod udp;
 mod wire;
 mod whip;
@@ -80,8 +81,19 @@ fn run(config: Config) -> Result<(), Error> {
             .await
             .map_err(|source| Error::Bind { what: "HTTP", addr: config.http, source })?;
         let http_addr = listener.local_addr()?;
+        let turn = match &config.turn {
+            Some(settings) => turn_server::start(settings, &config.public_ips).await?,
+            None => None,
+        };
         let (shutdown, _) = watch::channel(false);
-        let state = Arc::new(AppState { registry: Registry::new(workers.len(), config.max_participants), workers, shutdown, started: std::time::Instant::now(), http_sessions: Default::default() });
+        let state = Arc::new(AppState {
+            registry: Registry::new(workers.len(), config.max_participants),
+            workers,
+            shutdown,
+            started: std::time::Instant::now(),
+            http_sessions: Default::default(),
+            turn,
+        });
         banner(http_addr, &state);
         let app = http::router(state.clone());
         let stop = state.clone();
@@ -110,6 +122,10 @@ fn banner(http: SocketAddr, state: &AppState) {
     } else {
         let host = if http.is_ipv6() { format!("[{}]", http.ip()) } else { http.ip().to_string() };
         println!("  Open http://{host}:{port}/ in two browser tabs to start a call.");
+    }
+    // Before the media line, with which the banner ends.
+    if let Some(turn) = &state.turn {
+        println!("  STUN/TURN: UDP {} (relays on {})", turn.addr, turn.advertised.ip());
     }
     let media: Vec<String> = state.workers.iter().map(|w| w.addr.to_string()).collect();
     let advertised: Vec<String> = state

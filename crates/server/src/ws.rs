@@ -82,7 +82,11 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
             }
             event = event => match event {
                 Some(ToSession::Signal(signal)) => {
-                    if send(&mut socket, &wire::server_message(signal)).await.is_err() {
+                    let mut message = wire::server_message(signal);
+                    if let (ServerMessage::Joined { ice_servers, participant, .. }, Some(turn)) = (&mut message, &state.turn) {
+                        ice_servers.push(turn_ice_server(turn, &participant.id));
+                    }
+                    if send(&mut socket, &message).await.is_err() {
                         break End::Gone;
                     }
                 }
@@ -230,6 +234,26 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
     }
     tracing::debug!(%participant, %room, worker, "joined");
     Ok(Joined { participant, room, worker, events: rx })
+}
+
+/// How long the TURN credentials a joining client gets stay good: a long call outlasts a day
+/// rarely, and an ICE restart later in it reuses them.
+const TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The built-in TURN server as an `RTCIceServer` for `participant`: STUN and TURN over UDP, with
+/// fresh ephemeral credentials.
+fn turn_ice_server(turn: &crate::turn_server::TurnHandle, participant: &str) -> signal::IceServer {
+    let (username, credential) = turn.credentials(participant, TURN_CREDENTIAL_TTL);
+    let host = match turn.advertised.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let port = turn.advertised.port();
+    signal::IceServer {
+        urls: vec![format!("stun:{host}:{port}"), format!("turn:{host}:{port}?transport=udp")],
+        username: Some(username),
+        credential: Some(credential),
+    }
 }
 
 /// A participant id: "P" and 11 random base-32 characters.

@@ -21,6 +21,12 @@ fn help_documents_every_option_and_its_environment_variable() {
         ("--public-ip", "CONFAB_PUBLIC_IP"),
         ("--workers", "CONFAB_WORKERS"),
         ("--log", "CONFAB_LOG"),
+        ("--turn", "CONFAB_TURN"),
+        ("--no-turn", "CONFAB_NO_TURN"),
+        ("--turn-secret", "CONFAB_TURN_SECRET"),
+        ("--turn-user", "CONFAB_TURN_USER"),
+        ("--turn-allow-peer", "CONFAB_TURN_ALLOW_PEER"),
+        ("--turn-relay-ip", "CONFAB_TURN_RELAY_IP"),
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
         assert!(help.contains(env), "--help does not mention {env}");
@@ -50,6 +56,7 @@ fn settings_from_the_environment_start_a_server_that_serves() {
         .env("CONFAB_HTTP", "127.0.0.1:0")
         .env("CONFAB_RTC", "127.0.0.1:0")
         .env("CONFAB_WORKERS", "3")
+        .env("CONFAB_TURN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -59,8 +66,12 @@ fn settings_from_the_environment_start_a_server_that_serves() {
     let mut lines = BufReader::new(stdout).lines();
     let mut url = None;
     let mut media = None;
+    let mut turn = None;
     for line in lines.by_ref().take(10) {
         let line = line.unwrap();
+        if line.contains("STUN/TURN: UDP 127.0.0.1:") {
+            turn = Some(line.clone());
+        }
         if let Some(at) = line.find("http://127.0.0.1:") {
             url.get_or_insert_with(|| line[at..].split_whitespace().next().unwrap().to_string());
         }
@@ -71,6 +82,8 @@ fn settings_from_the_environment_start_a_server_that_serves() {
     }
     let url = url.expect("the banner names the page URL");
     let media = media.expect("the banner names the media ports");
+    let turn = turn.expect("the banner names the TURN port, before the media line");
+    assert!(turn.ends_with("(relays on 127.0.0.1)"), "{turn}");
     assert_eq!(media.matches("127.0.0.1:").count(), 3, "one port per worker: {media}");
     assert!(media.ends_with("(advertised as 127.0.0.1)"), "{media}");
 

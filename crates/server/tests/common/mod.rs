@@ -25,13 +25,16 @@ impl Drop for Running {
     }
 }
 
-/// A server on loopback ports chosen by the OS, with `args` added; returns it, its stdout (kept
+/// A server on loopback ports chosen by the OS (without TURN unless `args` set `--turn`), with
+/// `args` added; returns it, its stdout (kept
 /// open: a closed pipe would fail its later prints) and its base URL, once its banner (which
 /// ends with the media line) is printed.
 #[allow(dead_code)]
 pub(crate) fn server(args: &[&str]) -> (Running, BufReader<ChildStdout>, String) {
     let mut child = confab()
         .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
+        // Its TURN server only where a test asks for one (`--turn 127.0.0.1:0`).
+        .args(if args.iter().any(|a| a.starts_with("--turn")) { &[][..] } else { &["--no-turn"][..] })
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -1,0 +1,179 @@
+//! The built-in STUN/TURN server over real UDP sockets on loopback: a client (this test, with
+//! the `turn` crate's codec) gets its reflexive address, allocates a relay with long-term
+//! credentials, and exchanges data with a peer through it, by indications and by a channel.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Running, confab};
+use turn::{Class, Message, MessageBuilder, Method, attr, long_term_key, verify_integrity};
+
+/// A server with TURN on loopback, relays allowed to reach loopback peers; its TURN address.
+fn turn_server(args: &[&str]) -> (Running, SocketAddr) {
+    let mut child = confab()
+        .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
+        .args(["--turn", "127.0.0.1:0", "--turn-allow-peer", "127.0.0.0/8"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let running = Running(child);
+    let mut line = String::new();
+    for _ in 0..10 {
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        if let Some(at) = line.find("STUN/TURN: UDP ") {
+            let addr = line[at + 15..].split_whitespace().next().unwrap().parse().unwrap();
+            // Keep the pipe open: the server prints more.
+            std::mem::forget(stdout);
+            return (running, addr);
+        }
+    }
+    panic!("the banner names the TURN address");
+}
+
+struct Client {
+    socket: UdpSocket,
+    server: SocketAddr,
+    next: std::cell::Cell<u8>,
+}
+
+impl Client {
+    fn new(server: SocketAddr) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Client { socket, server, next: std::cell::Cell::new(0) }
+    }
+
+    fn tid(&self) -> [u8; 12] {
+        self.next.set(self.next.get() + 1);
+        [self.next.get(); 12]
+    }
+
+    fn recv(&self) -> Vec<u8> {
+        let mut buf = [0u8; 2048];
+        let (n, from) = self.socket.recv_from(&mut buf).expect("an answer within 5 s");
+        assert_eq!(from, self.server);
+        buf[..n].to_vec()
+    }
+
+    fn exchange(&self, request: &[u8]) -> Vec<u8> {
+        self.socket.send_to(request, self.server).unwrap();
+        self.recv()
+    }
+}
+
+fn code(m: &Message<'_>) -> Option<u16> {
+    m.get(attr::ERROR_CODE).map(|v| u16::from(v[2] & 7) * 100 + u16::from(v[3]))
+}
+
+#[test]
+fn stun_binding_and_a_relayed_exchange_through_turn() {
+    let (_server, addr) = turn_server(&["--turn-user", "ada:lovelace"]);
+    let client = Client::new(addr);
+
+    // STUN Binding: the reflexive address is the client's own on loopback.
+    let tid = client.tid();
+    let answer = client.exchange(&MessageBuilder::new(Class::Request, Method::BINDING, tid).build_with_fingerprint());
+    let m = Message::parse(&answer).unwrap();
+    assert_eq!((m.class, m.transaction_id), (Class::Success, tid));
+    assert_eq!(m.xor_address(attr::XOR_MAPPED_ADDRESS), Some(Ok(client.socket.local_addr().unwrap())));
+    assert!(m.fingerprint);
+
+    // Allocate: 401 with the realm and a nonce, then success with the relay address.
+    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, client.tid());
+    b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    let answer = client.exchange(&b.build_with_fingerprint());
+    let m = Message::parse(&answer).unwrap();
+    assert_eq!(code(&m), Some(401));
+    let realm = String::from_utf8(m.get(attr::REALM).unwrap().to_vec()).unwrap();
+    let nonce = m.get(attr::NONCE).unwrap().to_vec();
+    let key = long_term_key("ada", &realm, "lovelace");
+    let signed = |method: Method, tid: [u8; 12], attrs: &dyn Fn(&mut MessageBuilder)| {
+        let mut b = MessageBuilder::new(Class::Request, method, tid);
+        attrs(&mut b);
+        b.attr(attr::USERNAME, b"ada").attr(attr::REALM, realm.as_bytes()).attr(attr::NONCE, &nonce);
+        b.build_with_integrity(&key, true)
+    };
+    let answer = client.exchange(&signed(Method::ALLOCATE, client.tid(), &|b| {
+        b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    }));
+    let m = Message::parse(&answer).unwrap();
+    assert_eq!(m.class, Class::Success, "{:?}", code(&m));
+    assert!(verify_integrity(&m, &key), "the answer is signed");
+    let relay = m.xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    assert_eq!(relay.ip().to_string(), "127.0.0.1");
+
+    // A peer; a permission for it; data both ways in indications.
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let answer = client.exchange(&signed(Method::CREATE_PERMISSION, client.tid(), &|b| {
+        b.xor_address(attr::XOR_PEER_ADDRESS, peer_addr);
+    }));
+    assert_eq!(Message::parse(&answer).unwrap().class, Class::Success);
+    let mut send = MessageBuilder::new(Class::Indication, Method::SEND, client.tid());
+    send.xor_address(attr::XOR_PEER_ADDRESS, peer_addr).attr(attr::DATA, b"hello peer");
+    client.socket.send_to(&send.build(), addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = peer.recv_from(&mut buf).expect("the peer receives through the relay");
+    assert_eq!((&buf[..n], from), (&b"hello peer"[..], relay));
+    peer.send_to(b"hello client", relay).unwrap();
+    let data = client.recv();
+    let m = Message::parse(&data).unwrap();
+    assert_eq!((m.class, m.method), (Class::Indication, Method::DATA));
+    assert_eq!(m.xor_address(attr::XOR_PEER_ADDRESS), Some(Ok(peer_addr)));
+    assert_eq!(m.get(attr::DATA), Some(&b"hello client"[..]));
+
+    // A channel: ChannelData both ways.
+    let answer = client.exchange(&signed(Method::CHANNEL_BIND, client.tid(), &|b| {
+        b.attr(attr::CHANNEL_NUMBER, &[0x40, 0x00, 0, 0]).xor_address(attr::XOR_PEER_ADDRESS, peer_addr);
+    }));
+    assert_eq!(Message::parse(&answer).unwrap().class, Class::Success);
+    client.socket.send_to(&[0x40, 0x00, 0x00, 0x04, b'p', b'i', b'n', b'g'], addr).unwrap();
+    let (n, _) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    peer.send_to(b"pong", relay).unwrap();
+    assert_eq!(client.recv(), [0x40, 0x00, 0x00, 0x04, b'p', b'o', b'n', b'g']);
+
+    // A permission for a peer outside the allowed networks is refused; Refresh 0 ends it all.
+    let answer = client.exchange(&signed(Method::CREATE_PERMISSION, client.tid(), &|b| {
+        b.xor_address(attr::XOR_PEER_ADDRESS, "10.1.2.3:9".parse().unwrap());
+    }));
+    assert_eq!(code(&Message::parse(&answer).unwrap()), Some(403));
+    let answer = client.exchange(&signed(Method::REFRESH, client.tid(), &|b| {
+        b.attr(attr::LIFETIME, &0u32.to_be_bytes());
+    }));
+    assert_eq!(Message::parse(&answer).unwrap().class, Class::Success);
+    peer.send_to(b"late", relay).unwrap();
+    client.socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert!(client.socket.recv_from(&mut buf).is_err(), "the relay is closed");
+}
+
+#[test]
+fn wrong_credentials_and_garbage_are_refused_without_harm() {
+    let (_server, addr) = turn_server(&["--turn-user", "ada:lovelace"]);
+    let client = Client::new(addr);
+    // Garbage gets nothing, and the server still answers afterwards.
+    client.socket.send_to(&[0xff; 64], addr).unwrap();
+    client.socket.send_to(&[], addr).unwrap();
+    let tid = client.tid();
+    let m = client.exchange(&MessageBuilder::new(Class::Request, Method::BINDING, tid).build());
+    assert_eq!(Message::parse(&m).unwrap().transaction_id, tid);
+    // A wrong password: 401.
+    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, client.tid());
+    b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    let first = client.exchange(&b.build());
+    let first = Message::parse(&first).unwrap();
+    let nonce = first.get(attr::NONCE).unwrap().to_vec();
+    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, client.tid());
+    b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::USERNAME, b"ada").attr(attr::REALM, b"confab").attr(attr::NONCE, &nonce);
+    let answer = client.exchange(&b.build_with_integrity(&long_term_key("ada", "confab", "babbage"), true));
+    assert_eq!(code(&Message::parse(&answer).unwrap()), Some(401));
+}
