@@ -20,6 +20,10 @@ fn credentials() -> Credentials {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // A TCP stream's framing: a length that covers at least the 4 bytes read.
+    if let Some(Ok(len)) = turn::stream_frame_len(data) {
+        assert!(len >= 4);
+    }
     if let Ok(m) = Message::parse(data) {
         for a in &m.attrs {
             let _ = turn::decode_xor_address(a.kind, a.value, &m.transaction_id);

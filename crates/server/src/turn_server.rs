@@ -1,13 +1,14 @@
-//! The built-in STUN/TURN server's I/O: one UDP socket for clients, one UDP socket per relay,
-//! and a task that drives the sans-IO `turn::Server` with what they receive, the clock, and
-//! the sockets to open and close.
+//! The built-in STUN/TURN server's I/O: a UDP socket and a TCP listener (same port) for
+//! clients, one UDP socket per relay, and a task that drives the sans-IO `turn::Server` with
+//! what they receive, the clock, and the sockets to open and close.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -90,8 +91,93 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
         epoch: (Instant::now(), unix_now()),
     };
     let advertised = SocketAddr::new(relay_ip, addr.port());
-    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config)));
+    // TCP on the same port as UDP.
+    let tcp = match TcpListener::bind(addr).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("TURN over TCP is off: cannot listen on TCP {addr}: {e}");
+            None
+        }
+    };
+    let (inputs, rx) = mpsc::channel(1024);
+    if let Some(listener) = tcp {
+        tokio::spawn(accept(listener, inputs.clone()));
+    }
+    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), inputs, rx));
     Ok(Some(TurnHandle { addr, advertised, secret }))
+}
+
+/// What the TURN task hears from relay readers and TCP connections.
+enum Input {
+    /// A datagram from a peer to a relay, or a frame from a TCP client.
+    Packet { transport: turn::Transport, source: SocketAddr, destination: SocketAddr, data: Vec<u8> },
+    /// A TCP client connected: frames for it go to `tx`.
+    Connected { client: SocketAddr, tx: mpsc::Sender<Vec<u8>> },
+    /// A TCP client's connection closed.
+    Closed { client: SocketAddr, server: SocketAddr },
+}
+
+/// A TCP connection writes at most this much queued data before the server drops what it
+/// sends it (a client that does not read).
+const TCP_QUEUE: usize = 256;
+
+async fn accept(listener: TcpListener, inputs: mpsc::Sender<Input>) {
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("TURN accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(server) = stream.local_addr() else { continue };
+        let _ = stream.set_nodelay(true);
+        let (tx, rx) = mpsc::channel(TCP_QUEUE);
+        if inputs.send(Input::Connected { client, tx }).await.is_err() {
+            return;
+        }
+        tokio::spawn(connection(stream, client, server, rx, inputs.clone()));
+    }
+}
+
+/// One TCP client: frames (STUN messages, ChannelData) cut out of the stream go to the TURN
+/// task; what it sends back is written in order.
+async fn connection(stream: TcpStream, client: SocketAddr, server: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>, inputs: mpsc::Sender<Input>) {
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    'read: loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        loop {
+            let len = match turn::stream_frame_len(&buf) {
+                None => break,
+                Some(Ok(len)) => len,
+                // Not STUN: nothing on this stream can be trusted to line up again.
+                Some(Err(_)) => break 'read,
+            };
+            if buf.len() < len {
+                break;
+            }
+            let data: Vec<u8> = buf.drain(..len).collect();
+            let packet = Input::Packet { transport: turn::Transport::Tcp, source: client, destination: server, data };
+            if inputs.send(packet).await.is_err() {
+                break 'read;
+            }
+        }
+    }
+    writing.abort();
+    let _ = inputs.send(Input::Closed { client, server }).await;
 }
 
 /// A relay socket and the task that reads it.
@@ -100,9 +186,9 @@ struct Relay {
     reader: JoinHandle<()>,
 }
 
-async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Server) {
-    let (from_peers, mut peer_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(1024);
+async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Server, inputs: mpsc::Sender<Input>, mut rx: mpsc::Receiver<Input>) {
     let mut relays: HashMap<SocketAddr, Relay> = HashMap::new();
+    let mut connections: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let deadline = server.poll_timeout().map(tokio::time::Instant::from_std);
@@ -114,15 +200,24 @@ async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Serv
                 // ICMP errors from earlier sends (port unreachable) surface here: not fatal.
                 Err(e) => tracing::debug!("TURN receive: {e}"),
             },
-            Some((relay, source, data)) = peer_rx.recv() => server.handle_packet(Instant::now(), turn::Packet {
-                transport: turn::Transport::Udp, source, destination: relay, data: &data,
-            }),
+            Some(input) = rx.recv() => match input {
+                Input::Packet { transport, source, destination, data } => server.handle_packet(Instant::now(), turn::Packet {
+                    transport, source, destination, data: &data,
+                }),
+                Input::Connected { client, tx } => {
+                    connections.insert(client, tx);
+                }
+                Input::Closed { client, server: at } => {
+                    connections.remove(&client);
+                    server.connection_closed(turn::Transport::Tcp, client, at);
+                }
+            },
             () = sleep_until(deadline) => server.handle_timeout(Instant::now()),
         }
         while let Some(event) = server.poll_event() {
             match event {
                 turn::Event::OpenRelay { id, ip } => {
-                    let opened = open_relay(ip, &from_peers).await;
+                    let opened = open_relay(ip, &inputs).await;
                     let addr = opened.as_ref().map(|(a, _)| *a);
                     if let Some((addr, relay)) = opened {
                         relays.insert(addr, relay);
@@ -139,12 +234,19 @@ async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Serv
         while let Some(t) = server.poll_transmit() {
             // Awaited, not tried: a relay socket's writability is unknown to tokio until its
             // first send, and a UDP send waits only while the kernel's buffer is full.
-            let sent = if t.source == local {
-                socket.send_to(&t.data, t.destination).await
-            } else if let Some(r) = relays.get(&t.source) {
-                r.socket.send_to(&t.data, t.destination).await
-            } else {
-                continue;
+            let sent = match t.transport {
+                turn::Transport::Tcp | turn::Transport::Tls => {
+                    if let Some(tx) = connections.get(&t.destination) {
+                        // A client that does not read loses what does not fit its queue.
+                        let _ = tx.try_send(t.data);
+                    }
+                    continue;
+                }
+                turn::Transport::Udp if t.source == local => socket.send_to(&t.data, t.destination).await,
+                turn::Transport::Udp => match relays.get(&t.source) {
+                    Some(r) => r.socket.send_to(&t.data, t.destination).await,
+                    None => continue,
+                },
             };
             if let Err(e) = sent {
                 tracing::debug!("TURN send to {}: {e}", t.destination);
@@ -161,7 +263,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Open a relay socket on `ip` (a port the OS picks) and start reading it into `to_server`.
-async fn open_relay(ip: IpAddr, to_server: &mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>) -> Option<(SocketAddr, Relay)> {
+async fn open_relay(ip: IpAddr, to_server: &mpsc::Sender<Input>) -> Option<(SocketAddr, Relay)> {
     let socket = match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -177,7 +279,8 @@ async fn open_relay(ip: IpAddr, to_server: &mpsc::Sender<(SocketAddr, SocketAddr
         loop {
             match reader_socket.recv_from(&mut buf).await {
                 Ok((n, source)) => {
-                    if to_server.send((addr, source, buf[..n].to_vec())).await.is_err() {
+                    let packet = Input::Packet { transport: turn::Transport::Udp, source, destination: addr, data: buf[..n].to_vec() };
+                    if to_server.send(packet).await.is_err() {
                         return;
                     }
                 }

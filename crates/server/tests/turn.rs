@@ -177,3 +177,76 @@ fn wrong_credentials_and_garbage_are_refused_without_harm() {
     let answer = client.exchange(&b.build_with_integrity(&long_term_key("ada", "confab", "babbage"), true));
     assert_eq!(code(&Message::parse(&answer).unwrap()), Some(401));
 }
+
+/// Read one STUN message or ChannelData frame from a TCP stream.
+fn read_frame(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).expect("a frame within 5 s");
+    let len = turn::stream_frame_len(&head).unwrap().unwrap();
+    let mut frame = head.to_vec();
+    frame.resize(len, 0);
+    stream.read_exact(&mut frame[4..]).unwrap();
+    frame
+}
+
+#[test]
+fn turn_over_tcp_relays_to_a_udp_peer() {
+    use std::io::Write;
+    let (_server, addr) = turn_server(&["--turn-user", "ada:lovelace"]);
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = stream.local_addr().unwrap();
+    // Binding over TCP, in two writes: the server cuts frames out of the stream.
+    let binding = MessageBuilder::new(Class::Request, Method::BINDING, [1; 12]).build_with_fingerprint();
+    stream.write_all(&binding[..7]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(&binding[7..]).unwrap();
+    let m = read_frame(&mut stream);
+    assert_eq!(Message::parse(&m).unwrap().xor_address(attr::XOR_MAPPED_ADDRESS), Some(Ok(local)));
+    // Allocate over TCP (the relay is UDP), the 401 dance first.
+    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, [2; 12]);
+    b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    stream.write_all(&b.build()).unwrap();
+    let first = read_frame(&mut stream);
+    let nonce = Message::parse(&first).unwrap().get(attr::NONCE).unwrap().to_vec();
+    let key = long_term_key("ada", "confab", "lovelace");
+    let signed = |method: Method, tid: u8, attrs: &dyn Fn(&mut MessageBuilder)| {
+        let mut b = MessageBuilder::new(Class::Request, method, [tid; 12]);
+        attrs(&mut b);
+        b.attr(attr::USERNAME, b"ada").attr(attr::REALM, b"confab").attr(attr::NONCE, &nonce);
+        b.build_with_integrity(&key, false)
+    };
+    stream.write_all(&signed(Method::ALLOCATE, 3, &|b| {
+        b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    })).unwrap();
+    let answer = read_frame(&mut stream);
+    let m = Message::parse(&answer).unwrap();
+    assert_eq!(m.class, Class::Success, "{:?}", code(&m));
+    let relay = m.xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    stream.write_all(&signed(Method::CHANNEL_BIND, 4, &|b| {
+        b.attr(attr::CHANNEL_NUMBER, &[0x40, 0x09, 0, 0]).xor_address(attr::XOR_PEER_ADDRESS, peer_addr);
+    })).unwrap();
+    assert_eq!(Message::parse(&read_frame(&mut stream)).unwrap().class, Class::Success);
+    // ChannelData over TCP is padded to 4 bytes both ways.
+    stream.write_all(&[0x40, 0x09, 0x00, 0x03, b'a', b'b', b'c', 0]).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = peer.recv_from(&mut buf).expect("the peer receives through the relay");
+    assert_eq!((&buf[..n], from), (&b"abc"[..], relay));
+    peer.send_to(b"xyz12", relay).unwrap();
+    assert_eq!(read_frame(&mut stream), [0x40, 0x09, 0x00, 0x05, b'x', b'y', b'z', b'1', b'2', 0, 0, 0]);
+    // Closing the connection ends the allocation: the relay no longer answers.
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(200));
+    peer.send_to(b"after", relay).unwrap();
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // The relay's port is closed: a datagram to it is refused (ICMP), seen on a connected socket.
+    probe.connect(relay).unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    probe.send(b"anyone?").unwrap();
+    let refused = probe.recv(&mut buf).map_err(|e| e.kind());
+    assert_eq!(refused, Err(std::io::ErrorKind::ConnectionRefused), "the relay socket is closed");
+}

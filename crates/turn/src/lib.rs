@@ -39,6 +39,6 @@ mod server;
 
 pub use auth::{Credentials, Refusal, ephemeral_credentials, long_term_key, rest_password, verify_integrity};
 pub use error::Error;
-pub use message::{Attr, Class, HEADER_LEN, Header, MAGIC_COOKIE, Message, MessageBuilder, Method, attr, decode_xor_address};
+pub use message::{Attr, Class, HEADER_LEN, Header, MAGIC_COOKIE, Message, MessageBuilder, Method, attr, decode_xor_address, stream_frame_len};
 pub use policy::{Cidr, is_restricted};
 pub use server::{Event, Packet, Server, ServerConfig, Stats, Transmit, Transport};

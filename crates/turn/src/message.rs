@@ -318,6 +318,19 @@ impl Header {
     }
 }
 
+/// How long the frame at the start of `data` is, on a TCP or TLS stream: a STUN message (its
+/// header's length plus 20) or ChannelData (its length plus 4, padded to 4 bytes). `None` when
+/// the first four bytes have not arrived yet; `Err` when it is neither.
+pub fn stream_frame_len(data: &[u8]) -> Option<Result<usize, Error>> {
+    let head = data.get(..4)?;
+    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    Some(match head[0] {
+        0x00..=0x3f => Ok(HEADER_LEN + len),
+        0x40..=0x4f => Ok((4 + len).next_multiple_of(4)),
+        _ => Err(Error::NotStun),
+    })
+}
+
 /// The message type field for `class` and `method` (RFC 8489 §5: M11..M7 C1 M6..M4 C0 M3..M0).
 fn message_type(class: Class, method: Method) -> u16 {
     let m = method.0 & 0x0fff;
@@ -554,6 +567,15 @@ mod tests {
         let crc = fingerprint_of(&after[..HEADER_LEN]);
         after[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(Message::parse(&after), Err(Error::AttributeAfterIntegrity(attr::SOFTWARE)));
+    }
+
+    #[test]
+    fn cuts_frames_out_of_a_stream() {
+        assert_eq!(stream_frame_len(&RFC5769_IPV4[..3]), None);
+        assert_eq!(stream_frame_len(&RFC5769_IPV4), Some(Ok(80)));
+        assert_eq!(stream_frame_len(&[0x40, 0x00, 0x00, 0x05]), Some(Ok(12)), "padded");
+        assert_eq!(stream_frame_len(&[0x40, 0x00, 0x00, 0x04]), Some(Ok(8)));
+        assert_eq!(stream_frame_len(&[0x80, 0, 0, 0]), Some(Err(Error::NotStun)));
     }
 
     #[test]

@@ -220,6 +220,14 @@ impl Server {
         self.push(transport, server, client, b.build_with_integrity(&key, fingerprint));
     }
 
+    /// The client's TCP or TLS connection from `client` to `server` closed: its allocation ends
+    /// with it (RFC 8656 §3.1).
+    pub fn connection_closed(&mut self, transport: Transport, client: SocketAddr, server: SocketAddr) {
+        if let Some(id) = self.by_client.get(&(transport, client, server)).copied() {
+            self.remove(id);
+        }
+    }
+
     /// The next packet to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

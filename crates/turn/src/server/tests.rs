@@ -384,3 +384,15 @@ fn internal_peers_are_refused_unless_allowed() {
     assert_eq!(h.ask(Method::CREATE_PERMISSION, peer_attr("127.0.0.1:9")).0, Class::Success);
     assert_eq!(h.ask(Method::CREATE_PERMISSION, peer_attr("10.0.0.1:9")).1, Some(403));
 }
+
+#[test]
+fn a_closed_connection_ends_its_allocation() {
+    let mut h = Harness::new();
+    h.allocate();
+    // Another connection's close changes nothing; the client's ends the allocation.
+    h.server.connection_closed(Transport::Tcp, addr(CLIENT), addr(SERVER));
+    assert_eq!(h.server.allocation_count(), 1, "the allocation is over UDP");
+    h.server.connection_closed(Transport::Udp, addr(CLIENT), addr(SERVER));
+    assert_eq!(h.server.allocation_count(), 0);
+    assert_eq!(h.server.poll_event(), Some(Event::CloseRelay { relay: addr(RELAY) }));
+}
