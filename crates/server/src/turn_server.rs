@@ -216,8 +216,8 @@ async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Serv
         }
         while let Some(event) = server.poll_event() {
             match event {
-                turn::Event::OpenRelay { id, ip } => {
-                    let opened = open_relay(ip, &inputs).await;
+                turn::Event::OpenRelay { id, ip, even } => {
+                    let opened = open_relay(ip, even, &inputs).await;
                     let addr = opened.as_ref().map(|(a, _)| *a);
                     if let Some((addr, relay)) = opened {
                         relays.insert(addr, relay);
@@ -262,15 +262,24 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Open a relay socket on `ip` (a port the OS picks) and start reading it into `to_server`.
-async fn open_relay(ip: IpAddr, to_server: &mpsc::Sender<Input>) -> Option<(SocketAddr, Relay)> {
-    let socket = match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            tracing::warn!("TURN relay on {ip}: {e}");
-            return None;
+/// Open a relay socket on `ip` (a port the OS picks; an even one if `even`) and start reading
+/// it into `to_server`.
+async fn open_relay(ip: IpAddr, even: bool, to_server: &mpsc::Sender<Input>) -> Option<(SocketAddr, Relay)> {
+    let mut socket = None;
+    for _ in 0..32 {
+        match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
+            Ok(s) if !even || s.local_addr().is_ok_and(|a| a.port() % 2 == 0) => {
+                socket = Some(Arc::new(s));
+                break;
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!("TURN relay on {ip}: {e}");
+                return None;
+            }
         }
-    };
+    }
+    let socket = socket?;
     let addr = socket.local_addr().ok()?;
     let reader_socket = socket.clone();
     let to_server = to_server.clone();

@@ -250,3 +250,44 @@ fn turn_over_tcp_relays_to_a_udp_peer() {
     let refused = probe.recv(&mut buf).map_err(|e| e.kind());
     assert_eq!(refused, Err(std::io::ErrorKind::ConnectionRefused), "the relay socket is closed");
 }
+
+/// Run one of coturn's client tools; `None` (and a note) when coturn is not installed
+/// (`./scripts/test` installs it).
+fn coturn_tool(tool: &str, args: &[&str]) -> Option<String> {
+    let out = match std::process::Command::new(tool).args(args).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("SKIPPED: {tool} not installed (Debian package coturn; ./scripts/test installs it)");
+            return None;
+        }
+        Err(e) => panic!("{tool}: {e}"),
+    };
+    Some(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn coturn_client_tools_pass_against_confab() {
+    let (_server, addr) = turn_server(&["--turn-user", "ada:lovelace", "--turn-secret", "north"]);
+    let port = addr.port().to_string();
+    // STUN: turnutils_stunclient reads its reflexive address.
+    let Some(out) = coturn_tool("turnutils_stunclient", &["-p", &port, "127.0.0.1"]) else { return };
+    assert!(out.contains("UDP reflexive addr: 127.0.0.1:"), "{out}");
+    // TURN: four client pairs relay 100 messages each to each other through confab, over UDP and
+    // over TCP, with a static user and with TURN REST credentials. (`-c`: no RTCP allocations,
+    // which would need port reservations, not offered.)
+    for (transport, credentials) in [
+        ("udp", ["-u", "ada", "-w", "lovelace"]),
+        ("tcp", ["-u", "ada", "-w", "lovelace"]),
+        ("udp", ["-W", "north", "-u", "bob"]),
+    ] {
+        let mut args = vec!["-c", "-y", "-n", "100", "-m", "4", "-l", "120", "-z", "5", "-p", &port, "-e", "127.0.0.1"];
+        if transport == "tcp" {
+            args.push("-t");
+        }
+        args.extend(credentials);
+        args.push("127.0.0.1");
+        let out = coturn_tool("turnutils_uclient", &args).unwrap();
+        assert!(out.contains("tot_send_msgs=400, tot_recv_msgs=400"), "{transport} {credentials:?}: every message relayed:\n{out}");
+        assert!(out.contains("Total lost packets 0 (0.000000%)"), "{transport}: {out}");
+    }
+}

@@ -326,7 +326,7 @@ pub fn stream_frame_len(data: &[u8]) -> Option<Result<usize, Error>> {
     let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
     Some(match head[0] {
         0x00..=0x3f => Ok(HEADER_LEN + len),
-        0x40..=0x4f => Ok((4 + len).next_multiple_of(4)),
+        0x40..=0x7f => Ok((4 + len).next_multiple_of(4)),
         _ => Err(Error::NotStun),
     })
 }

@@ -68,6 +68,9 @@ pub enum Event {
         id: u64,
         /// The address to bind.
         ip: IpAddr,
+        /// The client asked for an even port (EVEN-PORT, for RTP); the next port is not
+        /// reserved (RFC 8656 §7.2 makes that a SHOULD).
+        even: bool,
     },
     /// Close the relay socket at `relay`: its allocation ended.
     CloseRelay {
@@ -173,7 +176,7 @@ impl Server {
         if let Some(&id) = self.by_relay.get(&packet.destination) {
             return self.from_peer(now, id, &packet);
         }
-        if packet.data.first().is_some_and(|b| (0x40..=0x4f).contains(b)) {
+        if packet.data.first().is_some_and(|b| (0x40..=0x7f).contains(b)) {
             return self.channel_data(now, &packet);
         }
         let message = match Message::parse(packet.data) {
@@ -338,9 +341,10 @@ impl Server {
             }
             Some(_) => {}
         }
-        if m.get(attr::EVEN_PORT).is_some() || m.get(attr::RESERVATION_TOKEN).is_some() {
+        if m.get(attr::RESERVATION_TOKEN).is_some() {
             return self.error(packet, m, refuse(508, "Insufficient Capacity: no port reservations"), Some(&key));
         }
+        let even = m.get(attr::EVEN_PORT).is_some();
         if self.allocations.values().filter(|a| a.user == user).count() >= self.config.max_allocations_per_user {
             return self.error(packet, m, refuse(486, "Allocation Quota Reached"), Some(&key));
         }
@@ -363,7 +367,7 @@ impl Server {
             channels: Vec::new(),
         });
         self.by_client.insert(tuple, id);
-        self.events.push_back(Event::OpenRelay { id, ip: self.config.relay_ip });
+        self.events.push_back(Event::OpenRelay { id, ip: self.config.relay_ip, even });
     }
 
     fn refresh(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>, id: u64, key: [u8; 16]) {
@@ -427,7 +431,9 @@ impl Server {
             Some(v) if v.len() == 4 => u16::from_be_bytes([v[0], v[1]]),
             _ => return self.error(packet, m, refuse(400, "Bad Request: no CHANNEL-NUMBER"), Some(&key)),
         };
-        if !(0x4000..=0x4fff).contains(&number) {
+        // RFC 8656 narrowed the range to 0x4000-0x4fff; clients written for RFC 5766 (coturn's
+        // own) use up to 0x7ffe, and the two do not collide with anything else.
+        if !(0x4000..=0x7ffe).contains(&number) {
             return self.error(packet, m, refuse(400, "Bad Request: channel number out of range"), Some(&key));
         }
         let peer = match self.peers(m) {

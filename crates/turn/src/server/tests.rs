@@ -123,7 +123,7 @@ impl Harness {
             b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
         });
         assert!(self.from_client(&request).is_empty(), "waits for the relay");
-        let Some(Event::OpenRelay { id, ip }) = self.server.poll_event() else { panic!("opens a relay") };
+        let Some(Event::OpenRelay { id, ip, even: false }) = self.server.poll_event() else { panic!("opens a relay") };
         assert_eq!(ip.to_string(), "192.0.2.10");
         self.server.relay_opened(self.now, id, Some(addr(RELAY)));
         let t = self.server.poll_transmit().expect("the Allocate answer");
@@ -395,4 +395,19 @@ fn a_closed_connection_ends_its_allocation() {
     h.server.connection_closed(Transport::Udp, addr(CLIENT), addr(SERVER));
     assert_eq!(h.server.allocation_count(), 0);
     assert_eq!(h.server.poll_event(), Some(Event::CloseRelay { relay: addr(RELAY) }));
+}
+
+#[test]
+fn even_port_is_passed_on_and_reservations_are_refused() {
+    let mut h = Harness::new();
+    h.nonce = h.server.config.credentials.nonce(1_000_000).into_bytes();
+    let request = h.request(Method::ALLOCATE, |b| {
+        b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::EVEN_PORT, &[0x80, 0, 0, 0]);
+    });
+    assert!(h.from_client(&request).is_empty());
+    assert!(matches!(h.server.poll_event(), Some(Event::OpenRelay { even: true, .. })));
+    let (_, code, _) = h.ask(Method::ALLOCATE, |b| {
+        b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::RESERVATION_TOKEN, &[1; 8]);
+    });
+    assert_eq!(code, Some(437), "the 5-tuple already has an allocation");
 }
