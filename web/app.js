@@ -2,10 +2,16 @@
 // confab meeting page: the UI over protocol.js. User data only ever goes into textContent
 // and attributes, never into HTML.
 
-import { describe, getLocalMedia } from './media.js';
+import { playOn } from './devices.js';
+import { arrange, markShared } from './layout.js';
+import { LocalMedia } from './localmedia.js';
+import { CAMERA_HEIGHTS, canShareScreen, describe } from './media.js';
 import { ConfabClient, ConfabError } from './protocol.js';
+import { DeviceSettings } from './settings.js';
+import { ScreenShare } from './share.js';
 import { StatsPoller } from './stats.js';
 import { renderStats, showStatsNote } from './statsview.js';
+import { Trends } from './trends.js';
 
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
@@ -38,14 +44,23 @@ const ui = {
   roomLabel: byId('room-label', HTMLElement),
   peopleCount: byId('people-count', HTMLElement),
   connState: byId('connection-state', HTMLElement),
+  tiles: byId('tiles', HTMLElement),
+  spotlight: byId('spotlight', HTMLElement),
   grid: byId('grid', HTMLElement),
   micButton: byId('mic-button', HTMLButtonElement),
   cameraButton: byId('camera-button', HTMLButtonElement),
+  shareButton: byId('share-button', HTMLButtonElement),
   leaveButton: byId('leave-button', HTMLButtonElement),
   statsButton: byId('stats-button', HTMLButtonElement),
   statsPanel: byId('stats-panel', HTMLElement),
   statsClose: byId('stats-close', HTMLButtonElement),
   statsBody: byId('stats-body', HTMLElement),
+  previewButton: byId('preview-button', HTMLButtonElement),
+  lobbySettingsSlot: byId('lobby-settings-slot', HTMLElement),
+  settingsButton: byId('settings-button', HTMLButtonElement),
+  settingsDialog: byId('settings-dialog', HTMLDialogElement),
+  settingsClose: byId('settings-close', HTMLButtonElement),
+  dialogSettingsSlot: byId('dialog-settings-slot', HTMLElement),
 };
 
 const selfTile = /** @type {HTMLElement} */ (ui.grid.querySelector('.tile.self'));
@@ -62,9 +77,28 @@ Object.assign(window, { confab: debug });
 
 /** @type {ConfabClient | null} */
 let client = null;
-/** @type {MediaStream | null} */
-let localStream = null;
 let joining = false;
+
+const deviceSettings = new DeviceSettings({
+  fieldset: byId('device-settings', HTMLElement),
+  camera: byId('camera-select', HTMLSelectElement),
+  microphone: byId('microphone-select', HTMLSelectElement),
+  speaker: byId('speaker-select', HTMLSelectElement),
+  speakerRow: byId('speaker-row', HTMLElement),
+  resolution: byId('resolution-select', HTMLSelectElement),
+  meter: byId('mic-meter', HTMLMeterElement),
+}, onDeviceSetting);
+
+/** The camera and microphone: previewed in the lobby, published in the call. */
+const localMedia = new LocalMedia(deviceSettings, {
+  box: byId('preview', HTMLElement),
+  video: byId('preview-video', HTMLVideoElement),
+  status: byId('preview-status', HTMLElement),
+  button: byId('preview-button', HTMLButtonElement),
+}, () => {
+  showPreview();
+  if (client) showSelf();
+});
 
 const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -95,10 +129,32 @@ ui.notice.addEventListener('click', hideNotice);
 
 // ------------------------------------------------------------------ local media
 
-function stopLocalMedia() {
-  localStream?.getTracks().forEach((t) => t.stop());
-  localStream = null;
-  selfVideo.srcObject = null;
+/**
+ * Show the camera in the lobby's preview, the microphone on the meter (in the lobby, or while
+ * the Settings dialog is open) and the devices in use in the settings.
+ */
+function showPreview() {
+  localMedia.show({ inLobby: ui.call.hidden, meter: ui.call.hidden || ui.settingsDialog.open });
+}
+
+/**
+ * A device setting changed: apply it to the running camera, microphone or sound, in the
+ * lobby and in a call alike (in a call a new device replaces the old one on its sender).
+ * @param {import('./settings.js').Setting} setting
+ */
+async function onDeviceSetting(setting) {
+  try {
+    if (setting === 'speaker') {
+      for (const el of ui.tiles.querySelectorAll('audio')) await playOn(/** @type {HTMLMediaElement} */ (el), deviceSettings.choice.speaker);
+    } else {
+      await localMedia.apply(setting, client, { simulcast: pageParams.get('simulcast') !== '0' });
+    }
+  } catch (e) {
+    const what = setting === 'resolution' ? 'camera size' : setting;
+    showNotice(`Could not change the ${what} (${describe(e)}).`, 'warning');
+  }
+  showPreview();
+  if (client) showSelf();
 }
 
 // ------------------------------------------------------------------ tiles
@@ -157,7 +213,8 @@ function updateTile(id) {
   nameEl.textContent = name;
   /** @type {HTMLElement} */ (tile.querySelector('.initials')).textContent = initials(name);
   const tracks = p?.tracks ?? [];
-  const audio = tracks.filter((t) => t.kind === 'audio');
+  // A shared screen's sound is not the microphone: it does not count for the muted icon.
+  const audio = tracks.filter((t) => t.kind === 'audio' && t.source !== 'screen_audio');
   const video = tracks.filter((t) => t.kind === 'video' && t.source !== 'screen');
   // Muted when nothing audible / visible is published: no track, or every one muted.
   tile.dataset.audioMuted = String(!audio.some((t) => !t.muted));
@@ -169,7 +226,7 @@ function updateTile(id) {
 
 /** @param {string} id */
 function removeTile(id) {
-  for (const el of ui.grid.querySelectorAll(`[data-participant="${CSS.escape(id)}"], [data-screen-of="${CSS.escape(id)}"]`)) {
+  for (const el of ui.tiles.querySelectorAll(`[data-participant="${CSS.escape(id)}"], [data-screen-of="${CSS.escape(id)}"]`)) {
     el.querySelectorAll('video, audio').forEach((m) => { /** @type {HTMLMediaElement} */ (m).srcObject = null; });
     el.remove();
   }
@@ -181,8 +238,9 @@ function removeTile(id) {
 }
 
 function clearRemoteTiles() {
-  for (const el of ui.grid.querySelectorAll('.tile:not(.self)')) el.remove();
+  for (const el of ui.tiles.querySelectorAll('.tile:not(.self)')) el.remove();
   remoteMedia.clear();
+  layout();
 }
 
 function updateCount() {
@@ -246,6 +304,7 @@ function renderMedia(participant) {
     audio.autoplay = true;
     audio.dataset.track = m.track;
     tile.append(audio);
+    playOn(audio, deviceSettings.choice.speaker).catch((e) => console.warn('confab: cannot play on the chosen speaker:', e));
     attach(audio, m.mediaTrack);
   }
 
@@ -258,12 +317,12 @@ function renderMedia(participant) {
 
   const screens = videos.filter(isScreen);
   const escaped = CSS.escape(participant);
-  for (const el of ui.grid.querySelectorAll(`.tile.screen[data-screen-of="${escaped}"]`)) {
+  for (const el of ui.tiles.querySelectorAll(`.tile.screen[data-screen-of="${escaped}"]`)) {
     if (!(el instanceof HTMLElement) || !screens.some((m) => m.track === el.dataset.track)) el.remove();
   }
   let after = tile;
   for (const m of screens) {
-    const found = ui.grid.querySelector(`.tile.screen[data-screen-of="${escaped}"][data-track="${CSS.escape(m.track)}"]`);
+    const found = ui.tiles.querySelector(`.tile.screen[data-screen-of="${escaped}"][data-track="${CSS.escape(m.track)}"]`);
     let screenTile = found instanceof HTMLElement ? found : null;
     if (!screenTile) {
       screenTile = makeTile('screen');
@@ -272,6 +331,7 @@ function renderMedia(participant) {
       screenTile.dataset.hasVideo = 'true';
       screenTile.dataset.audioMuted = 'false';
       screenTile.dataset.videoMuted = 'false';
+      markShared(screenTile);
       after.after(screenTile);
     }
     const name = client?.participants.get(participant)?.name ?? '…';
@@ -281,30 +341,17 @@ function renderMedia(participant) {
     attach(screenVideo, m.mediaTrack);
     setVideoTrack(screenVideo, m.track);
     showStreamState(screenTile, participant, m.track);
-    after = screenTile;
+    if (screenTile.parentElement === ui.grid) after = screenTile;
   }
   layout();
 }
 
-/** Size the tiles so that all of them fit the grid, 16:9, as large as possible. */
+/** Place and size the tiles: a grid, or a shared screen in the spotlight (layout.js). */
 function layout() {
-  const tiles = ui.grid.querySelectorAll('.tile');
-  const n = tiles.length;
-  const gap = parseFloat(getComputedStyle(ui.grid).columnGap) || 10;
-  const W = ui.grid.clientWidth - 2 * gap;
-  const H = ui.grid.clientHeight - gap;
-  if (n === 0 || W <= 0 || H <= 0) return;
-  let best = 0;
-  for (let cols = 1; cols <= n; cols++) {
-    const rows = Math.ceil(n / cols);
-    let w = (W - gap * (cols - 1)) / cols;
-    if ((w * 9) / 16 * rows + gap * (rows - 1) > H) w = ((H - gap * (rows - 1)) / rows) * 16 / 9;
-    best = Math.max(best, Math.floor(w));
-  }
-  ui.grid.style.setProperty('--tile-w', `${Math.max(best, 120)}px`);
+  arrange(ui);
 }
 
-new ResizeObserver(layout).observe(ui.grid);
+new ResizeObserver(layout).observe(ui.tiles);
 
 // ------------------------------------------------------------------ stream state
 
@@ -318,7 +365,7 @@ new ResizeObserver(layout).observe(ui.grid);
 function tilesShowing(participant, track) {
   const p = CSS.escape(participant);
   const t = CSS.escape(track);
-  return [...ui.grid.querySelectorAll(`.tile[data-participant="${p}"], .tile.screen[data-screen-of="${p}"]`)]
+  return [...ui.tiles.querySelectorAll(`.tile[data-participant="${p}"], .tile.screen[data-screen-of="${p}"]`)]
     .filter((el) => el instanceof HTMLElement && el.querySelector(`video[data-track="${t}"]`) !== null)
     .map((el) => /** @type {HTMLElement} */ (el));
 }
@@ -504,6 +551,32 @@ ui.cameraButton.addEventListener('click', () => {
   syncButtons();
 });
 
+// ------------------------------------------------------------------ screen share
+
+const screenShare = new ScreenShare(() => client, syncShareButton);
+
+/** The Share button: pressed while sharing; busy while the browser's picker is open. */
+function syncShareButton() {
+  const { state } = screenShare;
+  const supported = canShareScreen();
+  ui.shareButton.disabled = !supported || !client || state === 'starting';
+  ui.shareButton.setAttribute('aria-pressed', String(state === 'sharing'));
+  const label = !supported ? 'This browser cannot share a screen'
+    : state === 'sharing' ? 'Stop sharing your screen' : 'Share your screen';
+  ui.shareButton.setAttribute('aria-label', state === 'sharing' ? 'Stop sharing' : 'Share screen');
+  ui.shareButton.title = label;
+}
+
+ui.shareButton.addEventListener('click', async () => {
+  if (!client) return;
+  if (screenShare.state === 'sharing') {
+    screenShare.stop();
+    return;
+  }
+  const notice = await screenShare.start();
+  if (notice) showNotice(notice.text, notice.level);
+});
+
 ui.leaveButton.addEventListener('click', () => {
   client?.leave();
   endCall();
@@ -512,12 +585,29 @@ ui.leaveButton.addEventListener('click', () => {
 
 window.addEventListener('pagehide', () => client?.leave());
 
+// ------------------------------------------------------------------ settings dialog
+
+ui.settingsButton.addEventListener('click', () => {
+  ui.settingsDialog.showModal();
+  showPreview();
+});
+ui.settingsClose.addEventListener('click', () => ui.settingsDialog.close());
+ui.settingsDialog.addEventListener('close', () => {
+  showPreview();
+  if (client) ui.settingsButton.focus();
+});
+
 // ------------------------------------------------------------------ stats panel
 
 // The Stats button shows what stats.js makes of the connection's getStats, refreshed once a
 // second while the panel is open; closed, nothing is polled.
 
-const statsPoller = new StatsPoller(() => client, (summary) => renderStats(ui.statsBody, summary));
+// The graphs' points come from the same summaries, so they too cover only the time it is open.
+const trends = new Trends();
+const statsPoller = new StatsPoller(() => client, (summary) => {
+  if (summary) trends.add(summary);
+  renderStats(ui.statsBody, summary, trends);
+});
 debug.stats = statsPoller;
 
 /** @param {boolean} open */
@@ -530,6 +620,7 @@ function setStatsOpen(open) {
     statsPoller.start();
   } else {
     statsPoller.stop();
+    trends.clear();
   }
   layout();
 }
@@ -638,12 +729,12 @@ async function onJoin(ev) {
   client = c;
   debug.client = c;
   wire(c);
-  const mediaReady = getLocalMedia({ height: Number(pageParams.get('res')) || 720 });
+  // The lobby's camera and microphone, as chosen there; started now if they are not running.
+  const mediaReady = localMedia.capture();
   try {
     await c.join(room, name, null);
   } catch (err) {
     if (client === c) client = null;
-    mediaReady.then((m) => m.stream?.getTracks().forEach((t) => t.stop()));
     setJoining(false);
     showNotice(joinErrorText(err), 'error');
     return;
@@ -651,17 +742,11 @@ async function onJoin(ev) {
   setJoining(false);
   enterCall(room, name);
 
-  const media = await mediaReady;
-  if (client !== c) {
-    // Left (or lost the connection) while the camera was starting.
-    media.stream?.getTracks().forEach((t) => t.stop());
-    return;
-  }
-  const stream = media.stream;
-  localStream = stream;
-  if (media.notice) showNotice(media.notice, 'warning');
-  selfVideo.srcObject = stream;
-  selfVideo.play().catch(() => {});
+  await mediaReady;
+  // Left (or lost the connection) while the camera was starting: endCall stopped it.
+  if (client !== c) return;
+  const { stream, notice } = localMedia;
+  if (notice) showNotice(notice, 'warning');
   const simulcast = pageParams.get('simulcast') !== '0';
   for (const track of stream?.getTracks() ?? []) c.publish(track, /** @type {MediaStream} */ (stream), { simulcast });
   showSelf();
@@ -674,29 +759,40 @@ async function onJoin(ev) {
 function enterCall(room, name) {
   ui.lobby.hidden = true;
   ui.call.hidden = false;
+  deviceSettings.moveTo(ui.dialogSettingsSlot);
+  showPreview();
   ui.roomLabel.textContent = room;
   document.title = `${room} · confab`;
   /** @type {HTMLElement} */ (selfTile.querySelector('.name')).textContent = `${name} (you)`;
   /** @type {HTMLElement} */ (selfTile.querySelector('.initials')).textContent = initials(name);
   showSelf();
+  syncShareButton();
   updateCount();
   layout();
 }
 
 /** Show what we publish (if the camera has started) on the self tile and the buttons. */
 function showSelf() {
-  selfTile.dataset.hasVideo = String(!!localStream?.getVideoTracks().length);
-  selfTile.dataset.videoReady = String(!!localStream?.getVideoTracks().length);
+  const camera = localMedia.track('video');
+  attach(selfVideo, camera);
+  selfTile.dataset.hasVideo = String(!!camera);
+  selfTile.dataset.videoReady = String(!!camera);
   syncButtons();
 }
 
 function endCall() {
   client = null;
+  screenShare.stop();
+  syncShareButton();
   setStatsOpen(false);
-  stopLocalMedia();
+  localMedia.stop();
+  selfVideo.srcObject = null;
   clearRemoteTiles();
+  if (ui.settingsDialog.open) ui.settingsDialog.close();
   ui.call.hidden = true;
   ui.lobby.hidden = false;
+  deviceSettings.moveTo(ui.lobbySettingsSlot);
+  showPreview();
   ui.connState.dataset.state = 'new';
   ui.connState.textContent = 'Connecting…';
   document.title = 'confab';
@@ -761,6 +857,18 @@ function wire(c) {
 // ------------------------------------------------------------------ start
 
 ui.form.addEventListener('submit', onJoin);
+syncShareButton();
+{
+  // `?res=540` (or 360) sets the camera size for this page; the settings change it.
+  const res = Number(pageParams.get('res'));
+  if (CAMERA_HEIGHTS.includes(res)) deviceSettings.choice.resolution = res;
+}
+ui.previewButton.addEventListener('click', () => {
+  localMedia.capture();
+  showPreview();
+});
+localMedia.capture();
+showPreview();
 
 {
   let savedName = null;

@@ -1,7 +1,7 @@
 // @ts-check
-// Local media: getting the camera and microphone, with fallbacks and a clear word for the user on
-// every failure, and how each kind of track is encoded (simulcast layers). No UI code: app.js
-// shows what this returns.
+// Local media: getting the camera, microphone and a screen to share, with fallbacks and a clear
+// word for the user on every failure, and how each kind of track is encoded (simulcast layers).
+// No UI code: app.js shows what this returns.
 
 /** @typedef {import('./messages.js').TrackSource} TrackSource */
 
@@ -67,14 +67,35 @@ export function canEncode(mode) {
 }
 
 /**
+ * The camera sizes offered, by height (16:9).
+ * @type {readonly number[]}
+ */
+export const CAMERA_HEIGHTS = Object.freeze([360, 540, 720]);
+
+/**
  * Camera constraints: 1280x720 at 30 fps if the camera can (ideal, never required), or
- * 960x540 / 640x360 with `height: 540` / `height: 360`.
- * @param {{height?: number}} [options]
+ * 960x540 / 640x360 with `height: 540` / `height: 360`; from the camera `deviceId` if given
+ * (`exact`: that one or fail; else preferred, another one if it is gone).
+ * @param {{height?: number, deviceId?: string, exact?: boolean}} [options]
  * @returns {MediaTrackConstraints}
  */
-export function cameraConstraints({ height = 720 } = {}) {
-  const h = height === 360 || height === 540 ? height : 720;
-  return { width: { ideal: Math.round((h * 16) / 9) }, height: { ideal: h }, frameRate: { ideal: 30 } };
+export function cameraConstraints({ height = 720, deviceId, exact = false } = {}) {
+  const h = CAMERA_HEIGHTS.includes(height) ? height : 720;
+  /** @type {MediaTrackConstraints} */
+  const c = { width: { ideal: Math.round((h * 16) / 9) }, height: { ideal: h }, frameRate: { ideal: 30 } };
+  if (deviceId) c.deviceId = exact ? { exact: deviceId } : { ideal: deviceId };
+  return c;
+}
+
+/**
+ * Microphone constraints: the browser's default microphone, or `deviceId` (as in
+ * cameraConstraints).
+ * @param {{deviceId?: string, exact?: boolean}} [options]
+ * @returns {MediaTrackConstraints | true}
+ */
+export function microphoneConstraints({ deviceId, exact = false } = {}) {
+  if (!deviceId) return true;
+  return { deviceId: exact ? { exact: deviceId } : { ideal: deviceId } };
 }
 
 /**
@@ -97,12 +118,14 @@ export function describe(err) {
 /**
  * Camera and microphone, with fallbacks: both; else whichever works alone; else none
  * (the page then joins to receive only). Returns the stream and a notice for the user.
- * `height` picks the camera's size (see cameraConstraints).
- * @param {{height?: number}} [options]
+ * `height` picks the camera's size (see cameraConstraints), `camera` and `microphone` the
+ * devices to use (deviceIds; when they are gone, the browser's default ones).
+ * @param {{height?: number, camera?: string, microphone?: string}} [options]
  * @returns {Promise<{stream: MediaStream | null, notice: string | null}>}
  */
 export async function getLocalMedia(options = {}) {
-  const video = cameraConstraints(options);
+  const video = cameraConstraints({ height: options.height, deviceId: options.camera });
+  const audio = microphoneConstraints({ deviceId: options.microphone });
   const md = navigator.mediaDevices;
   if (!md || !md.getUserMedia) {
     return {
@@ -112,10 +135,25 @@ export async function getLocalMedia(options = {}) {
     };
   }
   let firstError;
-  try {
-    return { stream: await md.getUserMedia({ audio: true, video }), notice: null };
-  } catch (err) {
-    firstError = err;
+  if (options.camera || options.microphone) {
+    // Exact: Chromium takes its default microphone over an `ideal` deviceId.
+    const chosen = {
+      video: cameraConstraints({ height: options.height, deviceId: options.camera, exact: true }),
+      audio: microphoneConstraints({ deviceId: options.microphone, exact: true }),
+    };
+    try {
+      return { stream: await md.getUserMedia(chosen), notice: null };
+    } catch (err) {
+      // Gone (unplugged since it was chosen): the defaults below. Else, no second prompt.
+      if (classify(err) !== 'missing') firstError = err;
+    }
+  }
+  if (!firstError) {
+    try {
+      return { stream: await md.getUserMedia({ audio, video }), notice: null };
+    } catch (err) {
+      firstError = err;
+    }
   }
 
   // Try each device alone. After a refusal, only retry devices whose permission is granted,
@@ -127,7 +165,7 @@ export async function getLocalMedia(options = {}) {
   for (const kind of /** @type {const} */ (['video', 'audio'])) {
     if (classify(firstError) === 'denied' && !(await permissionGranted(kind))) continue;
     try {
-      const s = await md.getUserMedia(kind === 'video' ? { video } : { audio: true });
+      const s = await md.getUserMedia(kind === 'video' ? { video } : { audio });
       got[kind] = s.getTracks()[0] ?? null;
     } catch (err) {
       errors[kind] = err;
@@ -176,5 +214,82 @@ async function permissionGranted(kind) {
     return (await navigator.permissions.query({ name })).state === 'granted';
   } catch {
     return false;
+  }
+}
+
+/**
+ * Whether this browser can share a screen at all (no `getDisplayMedia` on phones, nor on a page
+ * that is not a secure context).
+ * @returns {boolean}
+ */
+export function canShareScreen() {
+  return typeof navigator.mediaDevices?.getDisplayMedia === 'function';
+}
+
+/**
+ * What to capture when sharing: a screen, window or tab at up to 30 fps, with its sound where
+ * the browser offers it (Chromium: a tab's audio, or the system's on some platforms). The members
+ * after `audio` are Chromium's hints for its picker; other browsers ignore them.
+ */
+const DISPLAY_OPTIONS = {
+  video: { frameRate: { ideal: 15, max: 30 } },
+  audio: true,
+  systemAudio: 'include',
+  surfaceSwitching: 'include',
+  selfBrowserSurface: 'exclude',
+};
+
+/**
+ * Ask the user for a screen, window or tab to share. Must run from a click (browsers refuse
+ * `getDisplayMedia` without a user gesture). Resolves with the stream (a video track, plus an
+ * audio track when the user chose to share sound), or with no stream and a notice for the user:
+ * never rejects.
+ * @returns {Promise<{stream: MediaStream | null, notice: {text: string, level: 'info' | 'error'} | null}>}
+ */
+export async function getScreen() {
+  if (!canShareScreen()) {
+    return { stream: null, notice: { text: 'This browser cannot share a screen.', level: 'error' } };
+  }
+  try {
+    const stream = await navigator.mediaDevices.getDisplayMedia(/** @type {DisplayMediaStreamOptions} */ (DISPLAY_OPTIONS));
+    if (stream.getVideoTracks().length === 0) {
+      stream.getTracks().forEach((t) => t.stop());
+      return { stream: null, notice: { text: 'Nothing to share: the browser gave no picture.', level: 'error' } };
+    }
+    return { stream, notice: null };
+  } catch (err) {
+    return { stream: null, notice: screenErrorNotice(err) };
+  }
+}
+
+/**
+ * The notice for a failed `getDisplayMedia`: the user closing the picker (Chromium and Firefox
+ * report that as `NotAllowedError`, the same as a refusal) is not an error.
+ * @param {unknown} err
+ * @returns {{text: string, level: 'info' | 'error'}}
+ */
+export function screenErrorNotice(err) {
+  const name = err instanceof Error ? err.name : '';
+  const message = err instanceof Error ? err.message : '';
+  if (name === 'NotAllowedError' && /system/i.test(message)) {
+    return {
+      text: 'Your system does not let this browser capture the screen: allow screen recording for it in the system settings, then try again.',
+      level: 'error',
+    };
+  }
+  switch (name) {
+    case 'NotAllowedError':
+      return { text: 'Screen sharing was cancelled, or not allowed.', level: 'info' };
+    case 'SecurityError':
+      return { text: 'Screen sharing is not allowed on this page.', level: 'error' };
+    case 'InvalidStateError':
+      return { text: 'Screen sharing must be started with a click on Share.', level: 'error' };
+    case 'NotFoundError':
+      return { text: 'There is no screen, window or tab to share.', level: 'error' };
+    case 'NotReadableError':
+    case 'AbortError':
+      return { text: 'The screen could not be captured (is another application using it?).', level: 'error' };
+    default:
+      return { text: `Screen sharing failed (${describe(err)}).`, level: 'error' };
   }
 }

@@ -368,6 +368,33 @@ export class ConfabClient extends EventTarget {
   }
 
   /**
+   * Send `next` instead of the published track `current` (another camera or microphone), on
+   * the same transceiver: `RTCRtpSender.replaceTrack`, so nothing is renegotiated, the server
+   * sees the same track and the simulcast encodings stay as they are. `next` takes the mute
+   * state of `current`; `current` is not stopped. Resolves with whether `current` was
+   * published; rejects if the browser refuses the swap (then `current` is still sent).
+   * @param {MediaStreamTrack} current
+   * @param {MediaStreamTrack} next
+   * @returns {Promise<boolean>}
+   */
+  async replaceTrack(current, next) {
+    if (next.kind !== current.kind) throw new TypeError(`cannot send a ${next.kind} track in place of ${current.kind}`);
+    const pending = this.#pendingPublish.find((p) => p.track === current);
+    if (pending) {
+      next.enabled = pending.muted === undefined ? current.enabled : !pending.muted;
+      pending.track = next;
+      return true;
+    }
+    const lt = this.localTracks.find((t) => t.track === current);
+    if (!lt) return false;
+    next.enabled = !lt.muted;
+    if (lt.source === 'screen' && next.kind === 'video' && !next.contentHint) next.contentHint = 'detail';
+    await lt.transceiver.sender.replaceTrack(next);
+    lt.track = next;
+    return true;
+  }
+
+  /**
    * Mute or unmute local tracks: `what` is a kind (`audio`/`video`), a track source
    * (`camera`...), a track id (mid) or a MediaStreamTrack id. Sets `track.enabled` and tells
    * the server. Returns the number of tracks changed.

@@ -46,6 +46,8 @@
  * @property {number} [nackCount]
  * @property {number} [pliCount]
  * @property {number} [audioLevel] 0..1
+ * @property {string} [localId] remote-inbound-rtp: the outbound-rtp it reports on
+ * @property {number} [fractionLost] remote-inbound-rtp: of the last receiver report, 0..1
  * @property {number} [lastPacketReceivedTimestamp]
  * @property {string} [selectedCandidatePairId]
  * @property {boolean} [selected] candidate-pair, in browsers without selectedCandidatePairId
@@ -122,6 +124,8 @@
  * @property {{width: number, height: number, fps: number | null} | null} capture what the
  *   camera or screen gives the encoder (video only)
  * @property {number | null} audioLevel the microphone's level, 0..1 (audio only)
+ * @property {number | null} lossPercent packets lost on the way to the server, in percent, as
+ *   its last receiver report says (the worst layer); null before one
  * @property {OutboundLayer[]} layers lowest first
  */
 
@@ -317,6 +321,8 @@ export function outboundSummary(report, previous, context) {
       return outboundLayer(report, previous, s, e.rid, e.active);
     });
     const source = stat(report, mine[0]?.mediaSourceId);
+    const reports = entries(report, 'remote-inbound-rtp').filter((r) => mine.some((o) => o.id === r.localId));
+    const losses = reports.flatMap((r) => (r.fractionLost === undefined ? [] : [r.fractionLost * 100]));
     const rates = layers.map((l) => l.bps).filter((b) => b !== null);
     const sending = layers.filter((l) => l.status === 'sending');
     const codecs = new Set((sending.length ? sending : layers).flatMap((l) => (l.codec ? [l.codec] : [])));
@@ -331,6 +337,7 @@ export function outboundSummary(report, previous, context) {
         ? { width: source.width, height: source.height, fps: source.framesPerSecond ?? null }
         : null,
       audioLevel: sender.kind === 'audio' ? source?.audioLevel ?? null : null,
+      lossPercent: losses.length ? Math.max(...losses) : null,
       layers,
     };
   });

@@ -2,11 +2,15 @@
 // confab meeting page: the stats panel's view. Renders what stats.js summarises; user data only
 // ever goes into text nodes and attributes, never into HTML.
 
+import { sparkline } from './sparkline.js';
 import { formatAddress, formatBitrate, formatCandidateType, formatFps, formatLevel, formatMs, formatPercent, formatResolution } from './stats.js';
+import { TREND_WINDOW_MS, inboundKey, outboundKey } from './trends.js';
 
 /** @typedef {import('./stats.js').StatsSummary} StatsSummary */
 /** @typedef {import('./stats.js').OutboundTrack} OutboundTrack */
 /** @typedef {import('./stats.js').InboundTrack} InboundTrack */
+/** @typedef {import('./trends.js').Trends} Trends */
+/** @typedef {import('./trends.js').Metric} Metric */
 
 /**
  * A new element with attributes `attrs`; string children become text nodes (user data is
@@ -83,11 +87,13 @@ export function showStatsNote(body, text) {
 }
 
 /**
- * Show `summary` in the panel's body `body`, changing only what differs from what it shows.
+ * Show `summary` in the panel's body `body`, changing only what differs from what it shows;
+ * with `trends`, each video track with its graphs of the last minute.
  * @param {Element} body
  * @param {StatsSummary | null} summary null: no media connection yet
+ * @param {Trends | null} [trends]
  */
-export function renderStats(body, summary) {
+export function renderStats(body, summary, trends = null) {
   if (!summary) {
     showStatsNote(body, 'No media connection yet.');
     return;
@@ -109,19 +115,22 @@ export function renderStats(body, summary) {
     ]));
   const sending = h('section', { class: 'stats-section' },
     h('h3', {}, 'What you send'),
-    ...(summary.outbound.length ? summary.outbound.map(renderOutbound) : [h('p', { class: 'stats-note' }, 'Nothing.')]));
+    ...(summary.outbound.length ? summary.outbound.map((t) => renderOutbound(t, trends)) : [h('p', { class: 'stats-note' }, 'Nothing.')]));
   const receiving = h('section', { class: 'stats-section' },
     h('h3', {}, 'What you receive'),
     ...(summary.inbound.length
       ? summary.inbound.map((p) => h('section', { class: 'stats-block', 'data-stats': 'inbound', 'data-participant': p.participant },
         h('h4', {}, p.name),
-        ...p.tracks.map(renderInbound)))
+        ...p.tracks.map((t) => renderInbound(t, trends && { trends, key: inboundKey(p.participant, t), who: p.name }))))
       : [h('p', { class: 'stats-note' }, 'Nothing yet.')]));
   morphChildren(body, [connection, sending, receiving]);
 }
 
-/** @param {OutboundTrack} t */
-function renderOutbound(t) {
+/**
+ * @param {OutboundTrack} t
+ * @param {Trends | null} trends
+ */
+function renderOutbound(t, trends) {
   const title = `${SOURCE_NAMES[t.source] ?? t.source}${t.muted ? ' (muted)' : ''}`;
   const attrs = { class: 'stats-block', 'data-stats': 'outbound', 'data-source': t.source, 'data-kind': t.kind };
   if (t.kind === 'audio') {
@@ -146,7 +155,9 @@ function renderOutbound(t) {
       ['Captured', 'capture', capture],
       ['Codec', 'codec', t.codec ?? '—'],
       ['Bitrate', 'bitrate', formatBitrate(t.bps)],
+      ['Loss to the server', 'loss', formatPercent(t.lossPercent)],
     ]),
+    trends && renderTrends(trends, outboundKey(t), `Your ${title.toLowerCase()}`),
     h('div', { class: 'stats-table' },
       h('table', {},
         h('caption', {}, `${title}: layers`),
@@ -154,8 +165,11 @@ function renderOutbound(t) {
         h('tbody', {}, ...rows))));
 }
 
-/** @param {InboundTrack} t */
-function renderInbound(t) {
+/**
+ * @param {InboundTrack} t
+ * @param {{trends: Trends, key: string, who: string} | null} trends its series, and whose it is
+ */
+function renderInbound(t, trends) {
   const title = t.source ? SOURCE_NAMES[t.source] ?? t.source : t.kind;
   const lost = `${t.packetsLost} (last second: ${formatPercent(t.lossPercent)})`;
   /** @type {[string, string, string][]} */
@@ -188,5 +202,38 @@ function renderInbound(t) {
   }
   return h('div', { class: 'stats-track', 'data-track': t.track, 'data-kind': t.kind, 'data-source': t.source ?? '' },
     h('h5', {}, title),
-    fields({}, rows));
+    fields({}, rows),
+    t.kind === 'video' && trends ? renderTrends(trends.trends, trends.key, `${trends.who}'s ${title.toLowerCase()}`) : null);
+}
+
+/**
+ * What the graphs show: their label, the least top of their scale and their unit.
+ * @type {{metric: Metric, label: string, floor: number, format: (v: number | null) => string}[]}
+ */
+const TREND_METRICS = [
+  { metric: 'bitrate', label: 'Bitrate', floor: 100_000, format: formatBitrate },
+  { metric: 'fps', label: 'Frame rate', floor: 30, format: formatFps },
+  { metric: 'loss', label: 'Packet loss', floor: 5, format: formatPercent },
+];
+
+/**
+ * A video track's graphs of the last minute: bitrate, frame rate and packet loss, each with
+ * its peak.
+ * @param {Trends} trends
+ * @param {string} key the track's series
+ * @param {string} what whose track, for screen readers
+ */
+function renderTrends(trends, key, what) {
+  const points = trends.series(key);
+  const from = trends.now - TREND_WINDOW_MS;
+  return h('div', { class: 'stats-trends', 'data-trends': key },
+    ...TREND_METRICS.map(({ metric, label, floor, format }) => {
+      const series = points.map((p) => ({ t: p.t, v: p[metric] }));
+      const values = series.flatMap((p) => (p.v === null ? [] : [p.v]));
+      const peak = values.length ? Math.max(...values) : null;
+      return h('div', { class: 'trend', 'data-metric': metric },
+        h('span', { class: 'trend-label' }, label),
+        sparkline(series, { from, to: trends.now, floor, label: `${what}: ${label.toLowerCase()} over the last minute, at most ${format(peak)}` }),
+        h('span', { class: 'trend-peak', title: 'The highest in the last minute' }, `max ${format(peak)}`));
+    }));
 }

@@ -138,13 +138,13 @@ export function qualityLimit(t, ok, message, t0, t1 = Date.now()) {
 const URL_RE = /http:\/\/[^\s/]+:\d+\//;
 
 /**
- * Start the server binary (env CONFAB_BIN, default target/debug/confab) on ephemeral ports (or
- * with `args`) and wait for the line announcing its page URL. Its output goes to
+ * Start the server binary (env CONFAB_BIN, default target/debug/confab) on ephemeral ports and
+ * without its STUN/TURN server (or with `args`) and wait for the line announcing its page URL. Its output goes to
  * artifacts/<label>.log.
  * @param {string} label
  * @param {{timeoutMs?: number, args?: string[]}} [opts]
  */
-export async function startServer(label, { timeoutMs = 20_000, args = ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0'] } = {}) {
+export async function startServer(label, { timeoutMs = 20_000, args = ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0', '--no-turn'] } = {}) {
   const bin = process.env.CONFAB_BIN || path.join(repoRoot, 'target', 'debug', 'confab');
   if (!fs.existsSync(bin)) {
     throw new Error(`no confab binary at ${bin}: build it (cargo build) or set CONFAB_BIN`);
@@ -235,14 +235,21 @@ export async function startServer(label, { timeoutMs = 20_000, args = ['--http',
 
 /**
  * Launch Debian's chromium (never a downloaded browser). With `allowLoopback: false` it behaves
- * like a user's browser, which ignores loopback ICE candidates.
- * @param {{allowLoopback?: boolean}} [opts]
+ * like a user's browser, which ignores loopback ICE candidates. `fakeDevices` configures
+ * Chromium's fake capture devices, e.g. `device-count=3` for three cameras (the default is one
+ * camera, with three microphones and three speakers; `fake_device_1` gives frames WebRTC does
+ * not encode: see README.md, "Fake devices").
+ * @param {{allowLoopback?: boolean, fakeDevices?: string}} [opts]
  */
-export function launchBrowser({ allowLoopback = true } = {}) {
+export function launchBrowser({ allowLoopback = true, fakeDevices } = {}) {
+  let args = allowLoopback ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => a !== '--allow-loopback-in-peer-connection');
+  if (fakeDevices) {
+    args = args.map((a) => (a === '--use-fake-device-for-media-stream' ? `${a}=${fakeDevices}` : a));
+  }
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: allowLoopback ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => a !== '--allow-loopback-in-peer-connection'),
+    args,
     timeout: 30_000,
   });
 }

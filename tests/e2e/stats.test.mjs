@@ -1,6 +1,7 @@
 // The stats panel of the meeting page: two people in a call; on one of them the Stats button
 // opens a panel that shows, from live getStats, the connection, what it sends and what it
-// receives from the other, by name. Everything is read from the panel's DOM as a user sees it.
+// receives from the other, by name, each video track with small graphs of its last minute.
+// Everything is read from the panel's DOM as a user sees it.
 // Nothing here is a speed limit: values are waited for with generous timeouts.
 
 import assert from 'node:assert/strict';
@@ -71,6 +72,41 @@ function readPanel() {
   }
   return { open: !panel.hidden, connection: connection ? fieldsOf(connection) : {}, outbound, inbound, tiles };
 }
+
+/**
+ * The graphs of the panel (runs in the page): per video track, its block (`outbound` or
+ * `inbound`), source and participant, and per metric the points drawn (`data-points`) and the
+ * coordinate pairs of its polylines.
+ */
+function readTrends() {
+  const panel = /** @type {HTMLElement} */ (document.getElementById('stats-panel'));
+  return [...panel.querySelectorAll('.stats-trends')].map((el) => {
+    const block = /** @type {HTMLElement | null} */ (el.closest('[data-stats]'));
+    const track = /** @type {HTMLElement | null} */ (el.closest('[data-source]'));
+    /** @type {Record<string, {points: number, coords: number, label: string | null}>} */
+    const metrics = {};
+    for (const tr of el.querySelectorAll('.trend')) {
+      const svg = tr.querySelector('svg');
+      const coords = [...(svg?.querySelectorAll('polyline') ?? [])]
+        .flatMap((pl) => (pl.getAttribute('points') ?? '').trim().split(/\s+/).filter(Boolean));
+      metrics[/** @type {HTMLElement} */ (tr).dataset.metric ?? '?'] = {
+        points: Number(svg?.dataset.points ?? 0),
+        coords: coords.length,
+        label: svg?.getAttribute('aria-label') ?? null,
+      };
+    }
+    return {
+      block: block?.dataset.stats,
+      participant: block?.dataset.participant ?? null,
+      source: track?.dataset.source,
+      kind: /** @type {HTMLElement | null} */ (el.closest('[data-kind]'))?.dataset.kind,
+      metrics,
+    };
+  });
+}
+
+/** Whether a graph drew a line of at least two points. @param {{points: number, coords: number} | undefined} m */
+const drawn = (m) => !!m && m.points >= 2 && m.coords >= 2;
 
 /** `640×360` -> {w, h}; null for anything else. @param {string | undefined} s */
 const resolution = (s) => {
@@ -158,6 +194,22 @@ test('the stats panel shows the connection, the sent layers and the media receiv
   }, { timeout: 60_000, interval: 500 });
   t.diagnostic(`from Bea (tile layer ${fromBea.tileLayer}): ${JSON.stringify(fromBea.entry)}`);
   assert.equal(fromBea.entry.participant, bea.id);
+
+  // The graphs: an SVG per metric for each video track sent and received, each with a line of
+  // at least two points by now (one point a second while the panel is open); none for audio.
+  const graphs = await until('graphs of bitrate, frame rate and loss for the camera sent and Bea\'s video received', async () => {
+    const all = await page.evaluate(readTrends);
+    const sent = all.find((g) => g.block === 'outbound' && g.source === 'camera');
+    const received = all.find((g) => g.block === 'inbound' && g.participant === bea.id && g.kind === 'video');
+    const ok = sent && received && drawn(sent.metrics.bitrate) && drawn(sent.metrics.fps)
+      && drawn(received.metrics.bitrate) && drawn(received.metrics.fps) && drawn(received.metrics.loss);
+    return ok ? { all, sent, received } : null;
+  }, { timeout: 30_000, interval: 500 });
+  t.diagnostic(`graphs: ${JSON.stringify(graphs.all)}`);
+  assert.ok(graphs.all.every((g) => g.kind === 'video'), 'no graphs for audio');
+  assert.deepEqual(Object.keys(graphs.received.metrics), ['bitrate', 'fps', 'loss']);
+  assert.match(graphs.received.metrics.bitrate.label ?? '', /^Bea's camera: bitrate over the last minute/);
+  if (!drawn(graphs.sent.metrics.loss)) t.diagnostic('the camera sent has no loss line yet (no receiver report from the server)');
   await ada.screenshot('stats-open');
 
   // Closed again: the poller stops calling getStats.

@@ -9,6 +9,14 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
     ("/stats.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/stats.js")),
     ("/statsview.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/statsview.js")),
+    ("/layout.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/layout.js")),
+    ("/share.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/share.js")),
+    ("/devices.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/devices.js")),
+    ("/meter.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/meter.js")),
+    ("/settings.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/settings.js")),
+    ("/localmedia.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/localmedia.js")),
+    ("/trends.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/trends.js")),
+    ("/sparkline.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/sparkline.js")),
     ("/style.css", "text/css; charset=utf-8", include_bytes!("../../../web/style.css")),
 ];
 
