@@ -104,7 +104,8 @@ const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * Options from the page's URL besides room and name: `res=540` (or `res=360`) asks the camera for
- * 960x540 (640x360) instead of 1280x720; `simulcast=0` publishes the camera in one layer.
+ * 960x540 (640x360) instead of 1280x720; `simulcast=0` publishes the camera in one layer;
+ * `relay=1` sends media only through the TURN relay the server names in `joined`.
  */
 const pageParams = new URLSearchParams(location.search);
 
@@ -725,7 +726,9 @@ async function onJoin(ev) {
   // Camera and signaling start together: the others' media is negotiated while the camera
   // starts, and our own tracks are published as soon as it has.
   ui.joinStatus.textContent = 'Connecting…';
-  const c = new ConfabClient(wsUrl());
+  // `?relay=1`: media only through the server's TURN relay (to try the path of a client whose
+  // direct paths are blocked).
+  const c = new ConfabClient(wsUrl(), { iceTransportPolicy: pageParams.get('relay') === '1' ? 'relay' : 'all' });
   client = c;
   debug.client = c;
   wire(c);

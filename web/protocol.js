@@ -186,10 +186,15 @@ export class ConfabClient extends EventTarget {
 
   /**
    * @param {string | URL} url the WebSocket URL, e.g. `ws://host:7880/ws`
+   * @param {{iceTransportPolicy?: RTCIceTransportPolicy}} [options] `relay`: reach the server
+   *   only through the TURN servers of the `joined` message (as a client whose UDP and direct
+   *   paths are blocked would); default `all`
    */
-  constructor(url) {
+  constructor(url, options = {}) {
     super();
     this.url = String(url);
+    /** @type {RTCIceTransportPolicy} */
+    this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
     /** @type {RTCPeerConnection | null} the media connection, once joined */
     this.pc = null;
     /** @type {Map<string, TrackRef>} mid -> remote track, from the last applied server offer */
@@ -618,6 +623,7 @@ export class ConfabClient extends EventTarget {
     this.participants = new Map(msg.participants.map((p) => [p.id, p]));
     const pc = new RTCPeerConnection({
       iceServers: Array.isArray(msg.iceServers) ? msg.iceServers : [],
+      iceTransportPolicy: this.iceTransportPolicy,
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
     });
