@@ -47,6 +47,8 @@ fuzz_target!(|data: &[u8]| {
     let mut server = Server::new(ServerConfig {
         credentials: credentials(),
         relay_ip: "192.0.2.10".parse().unwrap(),
+        relay_public_ip: Some("198.51.100.99".parse().unwrap()),
+        max_relay_bps: Some(1_000_000),
         allow_peers: Vec::new(),
         max_allocations: 4,
         max_allocations_per_user: 2,

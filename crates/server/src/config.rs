@@ -93,6 +93,21 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_TURN_RELAY_IP", value_name = "IP")]
     turn_relay_ip: Option<IpAddr>,
 
+    /// The public address of the relays when confab is behind a 1:1 NAT: clients are told their
+    /// relays are there [default: the relay address itself].
+    #[arg(long, env = "CONFAB_TURN_PUBLIC_IP", value_name = "IP")]
+    turn_public_ip: Option<IpAddr>,
+
+    /// The UDP ports relays are opened on, `LO-HI` (open them in the firewall) [default: any port
+    /// the OS gives].
+    #[arg(long, env = "CONFAB_TURN_RELAY_PORTS", value_name = "LO-HI")]
+    turn_relay_ports: Option<PortRange>,
+
+    /// The most one TURN allocation relays, in bits per second (both directions); what is over
+    /// is dropped, e.g. `4M` [default: no limit].
+    #[arg(long, env = "CONFAB_TURN_MAX_BITRATE", value_name = "BPS", value_parser = parse_bitrate)]
+    turn_max_bitrate: Option<u64>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -132,6 +147,9 @@ struct FileConfig {
     turn_user: Option<Vec<String>>,
     turn_allow_peer: Option<Vec<String>>,
     turn_relay_ip: Option<IpAddr>,
+    turn_public_ip: Option<IpAddr>,
+    turn_relay_ports: Option<String>,
+    turn_max_bitrate: Option<u64>,
 }
 
 /// The resolved settings.
@@ -163,6 +181,45 @@ pub(crate) struct TurnSettings {
     pub(crate) allow_peers: Vec<turn::Cidr>,
     /// The relay address, if configured.
     pub(crate) relay_ip: Option<IpAddr>,
+    /// The relays' public address, if configured.
+    pub(crate) public_ip: Option<IpAddr>,
+    /// The relays' port range, if configured.
+    pub(crate) relay_ports: Option<PortRange>,
+    /// The bandwidth limit of one allocation, bit/s.
+    pub(crate) max_bitrate: Option<u64>,
+}
+
+/// A range of ports, `LO-HI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PortRange {
+    pub(crate) lo: u16,
+    pub(crate) hi: u16,
+}
+
+impl std::str::FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PortRange, String> {
+        let bad = || format!("{s:?}: expected LO-HI, two ports with LO <= HI, e.g. 49152-65535");
+        let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+        let (lo, hi) = (lo.trim().parse::<u16>().map_err(|_| bad())?, hi.trim().parse::<u16>().map_err(|_| bad())?);
+        if lo == 0 || lo > hi {
+            return Err(bad());
+        }
+        Ok(PortRange { lo, hi })
+    }
+}
+
+/// A bitrate: a number of bit/s, with an optional `k` or `M` suffix.
+fn parse_bitrate(s: &str) -> Result<u64, String> {
+    let (digits, scale) = match s.strip_suffix(['k', 'K']) {
+        Some(d) => (d, 1_000),
+        None => match s.strip_suffix('M') {
+            Some(d) => (d, 1_000_000),
+            None => (s, 1),
+        },
+    };
+    digits.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n * scale).ok_or_else(|| format!("{s:?}: expected a bitrate such as 4M, 800k or 500000"))
 }
 
 impl Config {
@@ -220,6 +277,12 @@ impl Config {
                 users,
                 allow_peers,
                 relay_ip: cli.turn_relay_ip.or(file.turn_relay_ip),
+                public_ip: cli.turn_public_ip.or(file.turn_public_ip),
+                relay_ports: match cli.turn_relay_ports {
+                    Some(r) => Some(r),
+                    None => file.turn_relay_ports.map(|r| r.parse().map_err(|e| Error::Config(format!("turn-relay-ports: {e}")))).transpose()?,
+                },
+                max_bitrate: cli.turn_max_bitrate.or(file.turn_max_bitrate),
             })
         };
         Ok(Config {
@@ -284,6 +347,14 @@ mod tests {
         assert_eq!(turn.allow_peers, vec!["127.0.0.0/8".parse().unwrap()]);
         assert!(parse(&["--turn-user", "nopassword"]).unwrap_err().contains("NAME:PASSWORD"));
         assert!(parse(&["--turn-allow-peer", "10.0.0.0/40"]).is_err());
+        let c = parse(&["--turn-relay-ports", "50000-50100", "--turn-public-ip", "203.0.113.7", "--turn-max-bitrate", "4M"]).unwrap();
+        let turn = c.turn.unwrap();
+        assert_eq!(turn.relay_ports, Some(PortRange { lo: 50000, hi: 50100 }));
+        assert_eq!(turn.public_ip, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(turn.max_bitrate, Some(4_000_000));
+        for bad in [["--turn-relay-ports", "5000"], ["--turn-relay-ports", "6000-5000"], ["--turn-max-bitrate", "fast"]] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
         let path = file("no-turn = true\n");
         assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().turn.is_none());
     }

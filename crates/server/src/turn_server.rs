@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::TurnSettings;
+use crate::config::{PortRange, TurnSettings};
 use crate::error::Error;
 
 /// The realm clients are told.
@@ -85,12 +85,16 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
             nonce_lifetime: NONCE_LIFETIME,
         },
         relay_ip,
+        relay_public_ip: settings.public_ip,
+        max_relay_bps: settings.max_bitrate,
         allow_peers: settings.allow_peers.clone(),
         max_allocations: MAX_ALLOCATIONS,
         max_allocations_per_user: MAX_ALLOCATIONS_PER_USER,
         epoch: (Instant::now(), unix_now()),
     };
-    let advertised = SocketAddr::new(relay_ip, addr.port());
+    // Clients reach the TURN port where they reach the relays.
+    let advertised = SocketAddr::new(settings.public_ip.unwrap_or(relay_ip), addr.port());
+    let relay_ports = settings.relay_ports;
     // TCP on the same port as UDP.
     let tcp = match TcpListener::bind(addr).await {
         Ok(l) => Some(l),
@@ -103,7 +107,7 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
     if let Some(listener) = tcp {
         tokio::spawn(accept(listener, inputs.clone()));
     }
-    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), inputs, rx));
+    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx));
     Ok(Some(TurnHandle { addr, advertised, secret }))
 }
 
@@ -186,7 +190,14 @@ struct Relay {
     reader: JoinHandle<()>,
 }
 
-async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Server, inputs: mpsc::Sender<Input>, mut rx: mpsc::Receiver<Input>) {
+async fn serve(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    mut server: turn::Server,
+    relay_ports: Option<PortRange>,
+    inputs: mpsc::Sender<Input>,
+    mut rx: mpsc::Receiver<Input>,
+) {
     let mut relays: HashMap<SocketAddr, Relay> = HashMap::new();
     let mut connections: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -217,7 +228,7 @@ async fn serve(socket: Arc<UdpSocket>, local: SocketAddr, mut server: turn::Serv
         while let Some(event) = server.poll_event() {
             match event {
                 turn::Event::OpenRelay { id, ip, even } => {
-                    let opened = open_relay(ip, even, &inputs).await;
+                    let opened = open_relay(ip, even, relay_ports, &inputs).await;
                     let addr = opened.as_ref().map(|(a, _)| *a);
                     if let Some((addr, relay)) = opened {
                         relays.insert(addr, relay);
@@ -262,24 +273,39 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Open a relay socket on `ip` (a port the OS picks; an even one if `even`) and start reading
-/// it into `to_server`.
-async fn open_relay(ip: IpAddr, even: bool, to_server: &mpsc::Sender<Input>) -> Option<(SocketAddr, Relay)> {
+/// Open a relay socket on `ip` (a port of `ports`, or one the OS picks; an even one if `even`)
+/// and start reading it into `to_server`. `None` when no port could be had.
+async fn open_relay(ip: IpAddr, even: bool, ports: Option<PortRange>, to_server: &mpsc::Sender<Input>) -> Option<(SocketAddr, Relay)> {
     let mut socket = None;
-    for _ in 0..32 {
-        match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
+    for _ in 0..64 {
+        let port = match ports {
+            Some(r) => {
+                let p = fastrand::u16(r.lo..=r.hi);
+                if even { p & !1 } else { p }
+            }
+            None => 0,
+        };
+        if port != 0 && ports.is_some_and(|r| port < r.lo) {
+            continue;
+        }
+        match UdpSocket::bind(SocketAddr::new(ip, port)).await {
             Ok(s) if !even || s.local_addr().is_ok_and(|a| a.port() % 2 == 0) => {
                 socket = Some(Arc::new(s));
                 break;
             }
+            // Taken (in the range), or odd: another try.
             Ok(_) => continue,
+            Err(e) if port != 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
             Err(e) => {
                 tracing::warn!("TURN relay on {ip}: {e}");
                 return None;
             }
         }
     }
-    let socket = socket?;
+    let Some(socket) = socket else {
+        tracing::warn!("TURN relay on {ip}: no free port{}", ports.map_or(String::new(), |r| format!(" in {}-{}", r.lo, r.hi)));
+        return None;
+    };
     let addr = socket.local_addr().ok()?;
     let reader_socket = socket.clone();
     let to_server = to_server.clone();

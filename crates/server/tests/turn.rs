@@ -291,3 +291,20 @@ fn coturn_client_tools_pass_against_confab() {
         assert!(out.contains("Total lost packets 0 (0.000000%)"), "{transport}: {out}");
     }
 }
+
+#[test]
+fn relays_take_ports_of_the_range_and_show_the_public_address() {
+    let (_server, addr) = turn_server(&["--turn-user", "ada:lovelace", "--turn-relay-ports", "50200-50209", "--turn-public-ip", "198.51.100.99"]);
+    let client = Client::new(addr);
+    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, client.tid());
+    b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+    let first = client.exchange(&b.build());
+    let nonce = Message::parse(&first).unwrap().get(attr::NONCE).unwrap().to_vec();
+    let mut b = MessageBuilder::new(Class::Request, Method::ALLOCATE, client.tid());
+    b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::USERNAME, b"ada").attr(attr::REALM, b"confab").attr(attr::NONCE, &nonce);
+    let answer = client.exchange(&b.build_with_integrity(&long_term_key("ada", "confab", "lovelace"), true));
+    let m = Message::parse(&answer).unwrap();
+    let relayed = m.xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    assert_eq!(relayed.ip().to_string(), "198.51.100.99", "the public address");
+    assert!((50200..=50209).contains(&relayed.port()), "a port of the range: {relayed}");
+}

@@ -12,7 +12,8 @@
 //!     nonce_key: [7; 16], nonce_lifetime: 600,
 //! };
 //! let mut server = Server::new(ServerConfig {
-//!     credentials, relay_ip: "192.0.2.10".parse().unwrap(), allow_peers: Vec::new(),
+//!     credentials, relay_ip: "192.0.2.10".parse().unwrap(), relay_public_ip: None, max_relay_bps: None,
+//!     allow_peers: Vec::new(),
 //!     max_allocations: 1000, max_allocations_per_user: 10, epoch: (Instant::now(), 1_700_000_000),
 //! });
 //! let request = MessageBuilder::new(Class::Request, Method::BINDING, *b"0123456789ab").build_with_fingerprint();

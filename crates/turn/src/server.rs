@@ -8,8 +8,8 @@
 //!   not know, 400 for a request it cannot parse; what is not STUN is not answered.
 //! - TURN (RFC 8656) with long-term credentials: Allocate (UDP relays), Refresh,
 //!   CreatePermission, ChannelBind, Send and Data indications, ChannelData; lifetimes,
-//!   permission (300 s) and channel (600 s) timeouts; quotas; peers on internal networks refused
-//!   unless allowed.
+//!   permission (300 s) and channel (600 s) timeouts; quotas (allocations in all and per user,
+//!   bandwidth per allocation); peers on internal networks refused unless allowed.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -101,6 +101,12 @@ pub struct ServerConfig {
     pub credentials: Credentials,
     /// The address relays are opened on.
     pub relay_ip: IpAddr,
+    /// The address clients are told their relays are at, when it differs from `relay_ip`
+    /// (a server behind a 1:1 NAT): XOR-RELAYED-ADDRESS carries it with the relay's port.
+    pub relay_public_ip: Option<IpAddr>,
+    /// The most an allocation relays, in bits per second, both directions together; what is
+    /// over is dropped. `None`: no limit.
+    pub max_relay_bps: Option<u64>,
     /// Networks a relay may reach although they are internal (loopback, private...).
     pub allow_peers: Vec<Cidr>,
     /// Allocations at most, in all.
@@ -140,6 +146,8 @@ struct Allocation {
     permissions: HashMap<IpAddr, Instant>,
     /// (number, peer, expiry)
     channels: Vec<(u16, SocketAddr, Instant)>,
+    /// The bandwidth limit's bucket: bytes that may still pass, and when it was filled.
+    budget: (f64, Instant),
 }
 
 /// A STUN/TURN server. Drive it with [`Server::handle_packet`] and [`Server::handle_timeout`];
@@ -215,8 +223,9 @@ impl Server {
         a.expires = now + lifetime;
         self.by_relay.insert(relay, id);
         self.stats.allocations += 1;
+        let advertised = SocketAddr::new(self.config.relay_public_ip.unwrap_or(relay.ip()), relay.port());
         let mut b = MessageBuilder::new(Class::Success, Method::ALLOCATE, tid);
-        b.xor_address(attr::XOR_RELAYED_ADDRESS, relay)
+        b.xor_address(attr::XOR_RELAYED_ADDRESS, advertised)
             .attr(attr::LIFETIME, &(lifetime.as_secs() as u32).to_be_bytes())
             .xor_address(attr::XOR_MAPPED_ADDRESS, client)
             .attr(attr::SOFTWARE, SOFTWARE.as_bytes());
@@ -365,6 +374,8 @@ impl Server {
             expires: now + Duration::from_secs(30),
             permissions: HashMap::new(),
             channels: Vec::new(),
+            // Full: the first second's worth passes at once.
+            budget: (f64::INFINITY, now),
         });
         self.by_client.insert(tuple, id);
         self.events.push_back(Event::OpenRelay { id, ip: self.config.relay_ip, even });
@@ -400,7 +411,7 @@ impl Server {
     }
 
     fn peer_allowed(&self, ip: IpAddr) -> bool {
-        let own = ip == self.config.relay_ip;
+        let own = ip == self.config.relay_ip || Some(ip) == self.config.relay_public_ip;
         self.config.allow_peers.iter().any(|c| c.contains(ip)) || (!is_restricted(ip) && !own)
     }
 
@@ -455,12 +466,14 @@ impl Server {
     /// A Send indication from a client: its DATA goes to the peer, if permitted.
     fn send_indication(&mut self, now: Instant, packet: &Packet<'_>, m: &Message<'_>) {
         let tuple = (packet.transport, packet.source, packet.destination);
-        let target = self.by_client.get(&tuple).and_then(|id| self.allocations.get(id)).and_then(|a| {
+        let id = self.by_client.get(&tuple).copied();
+        let target = id.and_then(|id| self.allocations.get(&id)).and_then(|a| {
             let peer = m.xor_address(attr::XOR_PEER_ADDRESS)?.ok()?;
             let data = m.get(attr::DATA)?;
             let permitted = a.permissions.get(&peer.ip()).is_some_and(|t| *t > now);
             permitted.then_some((a.relay?, peer, data))
         });
+        let target = target.filter(|(_, _, data)| id.is_some_and(|id| self.within_limit(id, now, data.len())));
         match target {
             Some((relay, peer, data)) => {
                 self.stats.relayed += 1;
@@ -475,11 +488,13 @@ impl Server {
         let tuple = (packet.transport, packet.source, packet.destination);
         let d = packet.data;
         let target = (d.len() >= 4).then(|| (u16::from_be_bytes([d[0], d[1]]), usize::from(u16::from_be_bytes([d[2], d[3]]))));
+        let id = self.by_client.get(&tuple).copied();
         let target = target.filter(|(_, len)| 4 + len <= d.len()).and_then(|(number, len)| {
-            let a = self.allocations.get(self.by_client.get(&tuple)?)?;
+            let a = self.allocations.get(&id?)?;
             let (_, peer, _) = a.channels.iter().find(|(n, _, t)| *n == number && *t > now)?;
             Some((a.relay?, *peer, &d[4..4 + len]))
         });
+        let target = target.filter(|(_, _, data)| id.is_some_and(|id| self.within_limit(id, now, data.len())));
         match target {
             Some((relay, peer, data)) => {
                 self.stats.relayed += 1;
@@ -492,11 +507,12 @@ impl Server {
     /// A datagram from a peer to a relay: to the client, over its channel if it has one, else
     /// in a Data indication; dropped without a permission.
     fn from_peer(&mut self, now: Instant, id: u64, packet: &Packet<'_>) {
-        let Some(a) = self.allocations.get(&id) else { return };
-        if !a.permissions.get(&packet.source.ip()).is_some_and(|t| *t > now) {
+        let permitted = self.allocations.get(&id).is_some_and(|a| a.permissions.get(&packet.source.ip()).is_some_and(|t| *t > now));
+        if !permitted || !self.within_limit(id, now, packet.data.len()) {
             self.stats.dropped += 1;
             return;
         }
+        let Some(a) = self.allocations.get(&id) else { return };
         let (transport, client, server) = a.client;
         let data = if let Some((number, _, _)) = a.channels.iter().find(|(_, p, t)| *p == packet.source && *t > now) {
             let mut out = Vec::with_capacity(4 + packet.data.len() + 3);
@@ -515,6 +531,22 @@ impl Server {
         };
         self.stats.relayed += 1;
         self.push(transport, server, client, data);
+    }
+
+    /// Whether allocation `id` may relay `bytes` more at `now` under the bandwidth limit (a
+    /// token bucket holding one second of the limit); if so they are taken from it.
+    fn within_limit(&mut self, id: u64, now: Instant, bytes: usize) -> bool {
+        let Some(limit) = self.config.max_relay_bps else { return true };
+        let Some(a) = self.allocations.get_mut(&id) else { return false };
+        let per_second = limit as f64 / 8.0;
+        let (left, at) = a.budget;
+        let left = (left + now.saturating_duration_since(at).as_secs_f64() * per_second).min(per_second);
+        if left < bytes as f64 {
+            a.budget = (left, now);
+            return false;
+        }
+        a.budget = (left - bytes as f64, now);
+        true
     }
 
     fn remove(&mut self, id: u64) {

@@ -45,6 +45,8 @@ impl Harness {
                 nonce_lifetime: 3600,
             },
             relay_ip: "192.0.2.10".parse().unwrap(),
+            relay_public_ip: None,
+            max_relay_bps: None,
             allow_peers: Vec::new(),
             max_allocations: 10,
             max_allocations_per_user: 2,
@@ -410,4 +412,30 @@ fn even_port_is_passed_on_and_reservations_are_refused() {
         b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::RESERVATION_TOKEN, &[1; 8]);
     });
     assert_eq!(code, Some(437), "the 5-tuple already has an allocation");
+}
+
+#[test]
+fn a_public_relay_address_is_advertised_and_refused_as_a_peer() {
+    let mut h = Harness::with(|c| c.relay_public_ip = Some("198.51.100.99".parse().unwrap()));
+    let m = h.allocate();
+    assert_eq!(m.xor_address(attr::XOR_RELAYED_ADDRESS), Some(Ok(addr("198.51.100.99:49160"))));
+    // Peers still reach the relay at its local address (the NAT maps the public one to it).
+    assert_eq!(h.ask(Method::CREATE_PERMISSION, peer_attr(PEER)).0, Class::Success);
+    assert_eq!(h.packet(PEER, RELAY, b"x").len(), 1);
+    assert_eq!(h.ask(Method::CREATE_PERMISSION, peer_attr("198.51.100.99:1")).1, Some(403), "its own public address");
+}
+
+#[test]
+fn the_bandwidth_limit_drops_what_is_over_it() {
+    // 80 kbit/s: 10,000 bytes a second, the bucket holding one second.
+    let mut h = Harness::with(|c| c.max_relay_bps = Some(80_000));
+    h.allocate();
+    assert_eq!(h.ask(Method::CREATE_PERMISSION, peer_attr(PEER)).0, Class::Success);
+    h.advance(Duration::from_secs(1));
+    let chunk = [0u8; 1000];
+    let passed = (0..20).filter(|_| !h.packet(PEER, RELAY, &chunk).is_empty()).count();
+    assert_eq!(passed, 10, "one second's worth passes at once, the rest is dropped");
+    h.advance(Duration::from_millis(500));
+    let passed = (0..20).filter(|_| !h.packet(PEER, RELAY, &chunk).is_empty()).count();
+    assert_eq!(passed, 5, "half a second later, half a second's worth");
 }
