@@ -108,6 +108,19 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_TURN_MAX_BITRATE", value_name = "BPS", value_parser = parse_bitrate)]
     turn_max_bitrate: Option<u64>,
 
+    /// TCP address of TURN over TLS (`turns:`), which gets clients through firewalls that pass only
+    /// TLS; needs --tls-cert and --tls-key [default: off].
+    #[arg(long, env = "CONFAB_TURN_TLS", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    turn_tls: Option<SocketAddr>,
+
+    /// The TLS certificate chain, PEM (for --turn-tls).
+    #[arg(long, env = "CONFAB_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The TLS private key, PEM (for --turn-tls).
+    #[arg(long, env = "CONFAB_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -150,6 +163,9 @@ struct FileConfig {
     turn_public_ip: Option<IpAddr>,
     turn_relay_ports: Option<String>,
     turn_max_bitrate: Option<u64>,
+    turn_tls: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The resolved settings.
@@ -187,6 +203,8 @@ pub(crate) struct TurnSettings {
     pub(crate) relay_ports: Option<PortRange>,
     /// The bandwidth limit of one allocation, bit/s.
     pub(crate) max_bitrate: Option<u64>,
+    /// TURN over TLS: its address, certificate chain and key files.
+    pub(crate) tls: Option<(SocketAddr, PathBuf, PathBuf)>,
 }
 
 /// A range of ports, `LO-HI`.
@@ -283,6 +301,11 @@ impl Config {
                     None => file.turn_relay_ports.map(|r| r.parse().map_err(|e| Error::Config(format!("turn-relay-ports: {e}")))).transpose()?,
                 },
                 max_bitrate: cli.turn_max_bitrate.or(file.turn_max_bitrate),
+                tls: match (cli.turn_tls.or(file.turn_tls), cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+                    (Some(addr), Some(cert), Some(key)) => Some((addr, cert, key)),
+                    (Some(_), _, _) => return Err(Error::Config("--turn-tls needs --tls-cert and --tls-key".into())),
+                    _ => None,
+                },
             })
         };
         Ok(Config {

@@ -125,7 +125,8 @@ fn banner(http: SocketAddr, state: &AppState) {
     }
     // Before the media line, with which the banner ends.
     if let Some(turn) = &state.turn {
-        println!("  STUN/TURN: UDP {} (relays on {})", turn.addr, turn.advertised.ip());
+        let tls = turn.tls.map_or(String::new(), |a| format!(", TLS {a}"));
+        println!("  STUN/TURN: UDP {} and TCP{tls} (relays on {})", turn.addr, turn.advertised.ip());
     }
     let media: Vec<String> = state.workers.iter().map(|w| w.addr.to_string()).collect();
     let advertised: Vec<String> = state

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -33,6 +33,8 @@ pub(crate) struct TurnHandle {
     pub(crate) addr: SocketAddr,
     /// The address clients are told to reach it at.
     pub(crate) advertised: SocketAddr,
+    /// Its TURN-over-TLS address, if it has one.
+    pub(crate) tls: Option<SocketAddr>,
     secret: Arc<Vec<u8>>,
 }
 
@@ -105,10 +107,38 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
     };
     let (inputs, rx) = mpsc::channel(1024);
     if let Some(listener) = tcp {
-        tokio::spawn(accept(listener, inputs.clone()));
+        tokio::spawn(accept(listener, None, inputs.clone()));
+    }
+    let mut tls_addr = None;
+    if let Some((tls, cert, key)) = &settings.tls {
+        let acceptor = tls_acceptor(cert, key)?;
+        let listener = TcpListener::bind(tls).await.map_err(|source| Error::Bind { what: "TURN over TLS", addr: *tls, source })?;
+        tls_addr = Some(listener.local_addr()?);
+        tokio::spawn(accept(listener, Some(acceptor), inputs.clone()));
     }
     tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx));
-    Ok(Some(TurnHandle { addr, advertised, secret }))
+    Ok(Some(TurnHandle { addr, advertised, tls: tls_addr, secret }))
+}
+
+/// A TLS acceptor with the certificate chain and key of these PEM files.
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, Error> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| bad(&format!("--tls-cert {}", cert.display()), &e))?;
+    if chain.is_empty() {
+        return Err(Error::Config(format!("--tls-cert {}: no certificate in it", cert.display())));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(&format!("--tls-key {}", key.display()), &e))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("TLS", &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| bad("--tls-cert/--tls-key", &e))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// What the TURN task hears from relay readers and TCP connections.
@@ -117,15 +147,18 @@ enum Input {
     Packet { transport: turn::Transport, source: SocketAddr, destination: SocketAddr, data: Vec<u8> },
     /// A TCP client connected: frames for it go to `tx`.
     Connected { client: SocketAddr, tx: mpsc::Sender<Vec<u8>> },
-    /// A TCP client's connection closed.
-    Closed { client: SocketAddr, server: SocketAddr },
+    /// A TCP or TLS client's connection closed.
+    Closed { transport: turn::Transport, client: SocketAddr, server: SocketAddr },
 }
 
 /// A TCP connection writes at most this much queued data before the server drops what it
 /// sends it (a client that does not read).
 const TCP_QUEUE: usize = 256;
 
-async fn accept(listener: TcpListener, inputs: mpsc::Sender<Input>) {
+/// How long a TLS client has to finish its handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+async fn accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, inputs: mpsc::Sender<Input>) {
     loop {
         let (stream, client) = match listener.accept().await {
             Ok(c) => c,
@@ -137,18 +170,37 @@ async fn accept(listener: TcpListener, inputs: mpsc::Sender<Input>) {
         };
         let Ok(server) = stream.local_addr() else { continue };
         let _ = stream.set_nodelay(true);
-        let (tx, rx) = mpsc::channel(TCP_QUEUE);
-        if inputs.send(Input::Connected { client, tx }).await.is_err() {
-            return;
-        }
-        tokio::spawn(connection(stream, client, server, rx, inputs.clone()));
+        let inputs = inputs.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let (tx, rx) = mpsc::channel(TCP_QUEUE);
+            match tls {
+                None => {
+                    if inputs.send(Input::Connected { client, tx }).await.is_ok() {
+                        connection(stream, turn::Transport::Tcp, client, server, rx, inputs).await;
+                    }
+                }
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        if inputs.send(Input::Connected { client, tx }).await.is_ok() {
+                            connection(stream, turn::Transport::Tls, client, server, rx, inputs).await;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::debug!("TURN TLS handshake with {client}: {e}"),
+                    Err(_) => tracing::debug!("TURN TLS handshake with {client}: timed out"),
+                },
+            }
+        });
     }
 }
 
 /// One TCP client: frames (STUN messages, ChannelData) cut out of the stream go to the TURN
 /// task; what it sends back is written in order.
-async fn connection(stream: TcpStream, client: SocketAddr, server: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>, inputs: mpsc::Sender<Input>) {
-    let (mut reader, mut writer) = stream.into_split();
+async fn connection<S>(stream: S, transport: turn::Transport, client: SocketAddr, server: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>, inputs: mpsc::Sender<Input>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let writing = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             if writer.write_all(&frame).await.is_err() {
@@ -174,14 +226,14 @@ async fn connection(stream: TcpStream, client: SocketAddr, server: SocketAddr, m
                 break;
             }
             let data: Vec<u8> = buf.drain(..len).collect();
-            let packet = Input::Packet { transport: turn::Transport::Tcp, source: client, destination: server, data };
+            let packet = Input::Packet { transport, source: client, destination: server, data };
             if inputs.send(packet).await.is_err() {
                 break 'read;
             }
         }
     }
     writing.abort();
-    let _ = inputs.send(Input::Closed { client, server }).await;
+    let _ = inputs.send(Input::Closed { transport, client, server }).await;
 }
 
 /// A relay socket and the task that reads it.
@@ -218,9 +270,9 @@ async fn serve(
                 Input::Connected { client, tx } => {
                     connections.insert(client, tx);
                 }
-                Input::Closed { client, server: at } => {
+                Input::Closed { transport, client, server: at } => {
                     connections.remove(&client);
-                    server.connection_closed(turn::Transport::Tcp, client, at);
+                    server.connection_closed(transport, client, at);
                 }
             },
             () = sleep_until(deadline) => server.handle_timeout(Instant::now()),

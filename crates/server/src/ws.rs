@@ -249,8 +249,12 @@ fn turn_ice_server(turn: &crate::turn_server::TurnHandle, participant: &str) -> 
         ip => ip.to_string(),
     };
     let port = turn.advertised.port();
+    let mut urls = vec![format!("stun:{host}:{port}"), format!("turn:{host}:{port}?transport=udp"), format!("turn:{host}:{port}?transport=tcp")];
+    if let Some(tls) = turn.tls {
+        urls.push(format!("turns:{host}:{}?transport=tcp", tls.port()));
+    }
     signal::IceServer {
-        urls: vec![format!("stun:{host}:{port}"), format!("turn:{host}:{port}?transport=udp")],
+        urls,
         username: Some(username),
         credential: Some(credential),
     }

@@ -308,3 +308,55 @@ fn relays_take_ports_of_the_range_and_show_the_public_address() {
     assert_eq!(relayed.ip().to_string(), "198.51.100.99", "the public address");
     assert!((50200..=50209).contains(&relayed.port()), "a port of the range: {relayed}");
 }
+
+#[test]
+fn turn_over_tls_relays_with_coturns_client() {
+    // A self-signed certificate for the test, made by openssl (./scripts/test installs it).
+    let dir = std::env::temp_dir().join(format!("confab-turn-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    let Ok(made) = made else {
+        eprintln!("SKIPPED: openssl not installed (./scripts/test installs it)");
+        return;
+    };
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let tls_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let tls_addr = format!("127.0.0.1:{tls_port}");
+    let (_server, _) = turn_server(&[
+        "--turn-user", "ada:lovelace", "--turn-tls", &tls_addr,
+        "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(),
+    ]);
+    let port = tls_port.to_string();
+    let Some(out) = coturn_tool("turnutils_uclient", &[
+        "-S", "-t", "-c", "-y", "-n", "100", "-m", "2", "-l", "120", "-z", "5", "-u", "ada", "-w", "lovelace", "-p", &port, "-e", "127.0.0.1", "127.0.0.1",
+    ]) else { return };
+    assert!(out.contains("tot_send_msgs=200, tot_recv_msgs=200"), "every message relayed over TLS:\n{out}");
+    assert!(out.contains("Total lost packets 0 (0.000000%)"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn turn_tls_needs_a_certificate_and_a_key() {
+    let out = confab().args(["--turn-tls", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-key"), "{err}");
+    let out = confab()
+        .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--turn", "127.0.0.1:0", "--turn-tls", "127.0.0.1:0"])
+        .args(["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-cert /nonexistent.pem"), "a clear error: {err}");
+}
