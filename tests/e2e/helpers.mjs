@@ -312,10 +312,16 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
     id: null,
     /** Date.now() of the last Join click. */
     clickedAt: 0,
-    /** Click the button whose text is exactly "Join"; returns the time of the click. */
+    /**
+     * Click the button whose text is exactly "Join"; returns the time of the click. Joining never
+     * navigates (the page cancels the form's submission and only rewrites its query with
+     * history.replaceState), so the click does not wait for navigations: a CI run of the shaped
+     * subscriber once hung there for 30 s after "click action done". A join that does not happen
+     * fails in waitJoined.
+     */
     async clickJoin() {
       p.clickedAt = Date.now();
-      await page.getByRole('button', { name: 'Join', exact: true }).click();
+      await page.getByRole('button', { name: 'Join', exact: true }).click({ noWaitAfter: true });
       return p.clickedAt;
     },
     /** Wait for the call view and learn our participant id. */

@@ -322,7 +322,13 @@ impl Server {
         if m.method == Method::ALLOCATE {
             return self.allocate(now, packet, m, existing, user, key);
         }
-        let Some(id) = existing.filter(|id| self.allocations.get(id).is_some_and(|a| a.user == user && a.relay.is_some())) else {
+        if existing.is_some_and(|id| self.allocations.get(&id).is_some_and(|a| a.user != user)) {
+            // Someone else's credentials on this 5-tuple (RFC 8656 §5).
+            let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
+            b.error_code(441, "Wrong Credentials");
+            return self.error(packet, m, b, Some(&key));
+        }
+        let Some(id) = existing.filter(|id| self.allocations.get(id).is_some_and(|a| a.relay.is_some())) else {
             let mut b = MessageBuilder::new(Class::Error, m.method, m.transaction_id);
             b.error_code(437, "Allocation Mismatch");
             return self.error(packet, m, b, Some(&key));

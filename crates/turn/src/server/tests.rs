@@ -439,3 +439,14 @@ fn the_bandwidth_limit_drops_what_is_over_it() {
     let passed = (0..20).filter(|_| !h.packet(PEER, RELAY, &chunk).is_empty()).count();
     assert_eq!(passed, 5, "half a second later, half a second's worth");
 }
+
+#[test]
+fn another_users_credentials_on_an_allocation_get_441() {
+    let mut h = Harness::new();
+    h.allocate();
+    let (user, password) = ephemeral_credentials(SECRET, "mallory", 2_000_000);
+    (h.user, h.password) = (user, password);
+    assert_eq!(h.ask(Method::REFRESH, |_| {}).1, Some(441));
+    assert_eq!(h.ask(Method::CREATE_PERMISSION, peer_attr(PEER)).1, Some(441));
+    assert_eq!(h.server.allocation_count(), 1, "the allocation stays");
+}
