@@ -860,6 +860,9 @@ function wire(c) {
 // ------------------------------------------------------------------ start
 
 ui.form.addEventListener('submit', onJoin);
+// The button is disabled in the HTML until now: a click before this page's script has taken over
+// the form would submit it natively and reload the page.
+ui.joinButton.disabled = false;
 syncShareButton();
 {
   // `?res=540` (or 360) sets the camera size for this page; the settings change it.

@@ -326,7 +326,11 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
     },
     /** Wait for the call view and learn our participant id. */
     async waitJoined(timeout = 10_000) {
-      await page.locator('#call').waitFor({ state: 'visible', timeout });
+      try {
+        await page.locator('#call').waitFor({ state: 'visible', timeout });
+      } catch (e) {
+        throw new Error(`${name} did not join (page at ${page.url()}; page errors: ${pageErrors.join(' | ') || 'none'}; console errors: ${consoleErrors.join(' | ') || 'none'}): ${e}`);
+      }
       p.id = await page.evaluate(() => window.confab.client?.participantId ?? null);
       if (!p.id) throw new Error(`${name}: joined without a participant id`);
       return p.id;
