@@ -4,38 +4,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::Stdio;
+use std::process::ChildStdout;
 use std::time::Duration;
 
-use common::{Running, confab};
+use common::{Running, confab, server_banner};
 use turn::{Class, Message, MessageBuilder, Method, attr, long_term_key, verify_integrity};
 
-/// A server with TURN on loopback, relays allowed to reach loopback peers; its TURN address.
-fn turn_server(args: &[&str]) -> (Running, SocketAddr) {
-    let mut child = confab()
-        .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
-        .args(["--turn", "127.0.0.1:0", "--turn-allow-peer", "127.0.0.0/8"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let running = Running(child);
-    let mut line = String::new();
-    for _ in 0..10 {
-        line.clear();
-        stdout.read_line(&mut line).unwrap();
-        if let Some(at) = line.find("STUN/TURN: UDP ") {
-            let addr = line[at + 15..].split_whitespace().next().unwrap().parse().unwrap();
-            // Keep the pipe open: the server prints more.
-            std::mem::forget(stdout);
-            return (running, addr);
-        }
-    }
-    panic!("the banner names the TURN address");
+/// A server with TURN on loopback, relays allowed to reach loopback peers (with its stdout, kept
+/// open while it runs); its TURN address.
+fn turn_server(args: &[&str]) -> ((Running, BufReader<ChildStdout>), SocketAddr) {
+    let args: Vec<&str> = ["--turn", "127.0.0.1:0", "--turn-allow-peer", "127.0.0.0/8"].iter().chain(args).copied().collect();
+    let (running, stdout, banner) = server_banner(&args);
+    let addr = banner
+        .iter()
+        .find_map(|line| line.split_once("STUN/TURN: UDP ").map(|(_, rest)| rest.split_whitespace().next().unwrap().parse().unwrap()))
+        .expect("the banner names the TURN address");
+    ((running, stdout), addr)
 }
 
 struct Client {

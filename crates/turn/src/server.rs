@@ -139,8 +139,8 @@ struct Allocation {
     user: String,
     key: [u8; 16],
     relay: Option<SocketAddr>,
-    /// The Allocate request waiting for its relay: transaction id, mapped address, lifetime,
-    /// whether it had a FINGERPRINT.
+    /// The Allocate request waiting for its relay: transaction id, lifetime, whether it had a
+    /// FINGERPRINT.
     pending: Option<([u8; 12], Duration, bool)>,
     expires: Instant,
     permissions: HashMap<IpAddr, Instant>,
@@ -477,16 +477,9 @@ impl Server {
             let peer = m.xor_address(attr::XOR_PEER_ADDRESS)?.ok()?;
             let data = m.get(attr::DATA)?;
             let permitted = a.permissions.get(&peer.ip()).is_some_and(|t| *t > now);
-            permitted.then_some((a.relay?, peer, data))
+            permitted.then_some((id?, a.relay?, peer, data))
         });
-        let target = target.filter(|(_, _, data)| id.is_some_and(|id| self.within_limit(id, now, data.len())));
-        match target {
-            Some((relay, peer, data)) => {
-                self.stats.relayed += 1;
-                self.push(Transport::Udp, relay, peer, data.to_vec());
-            }
-            None => self.stats.dropped += 1,
-        }
+        self.to_peer(now, target);
     }
 
     /// A ChannelData message from a client: to the channel's peer.
@@ -498,11 +491,17 @@ impl Server {
         let target = target.filter(|(_, len)| 4 + len <= d.len()).and_then(|(number, len)| {
             let a = self.allocations.get(&id?)?;
             let (_, peer, _) = a.channels.iter().find(|(n, _, t)| *n == number && *t > now)?;
-            Some((a.relay?, *peer, &d[4..4 + len]))
+            Some((id?, a.relay?, *peer, &d[4..4 + len]))
         });
-        let target = target.filter(|(_, _, data)| id.is_some_and(|id| self.within_limit(id, now, data.len())));
-        match target {
-            Some((relay, peer, data)) => {
+        self.to_peer(now, target);
+    }
+
+    /// Relay `data` of allocation `id` from its relay address to `peer`, within the allocation's
+    /// bandwidth limit; `None` (no allocation, permission or channel) and data over the limit
+    /// are dropped.
+    fn to_peer(&mut self, now: Instant, target: Option<(u64, SocketAddr, SocketAddr, &[u8])>) {
+        match target.filter(|(id, _, _, data)| self.within_limit(*id, now, data.len())) {
+            Some((_, relay, peer, data)) => {
                 self.stats.relayed += 1;
                 self.push(Transport::Udp, relay, peer, data.to_vec());
             }

@@ -26,11 +26,21 @@ impl Drop for Running {
 }
 
 /// A server on loopback ports chosen by the OS (without TURN unless `args` set `--turn`), with
-/// `args` added; returns it, its stdout (kept
-/// open: a closed pipe would fail its later prints) and its base URL, once its banner (which
-/// ends with the media line) is printed.
+/// `args` added; returns it, its stdout (kept open: a closed pipe would fail its later prints)
+/// and its base URL, once its banner (which ends with the media line) is printed.
 #[allow(dead_code)]
 pub(crate) fn server(args: &[&str]) -> (Running, BufReader<ChildStdout>, String) {
+    let (running, stdout, banner) = server_banner(args);
+    let url = banner
+        .iter()
+        .find_map(|line| line.find("http://127.0.0.1:").map(|at| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string()))
+        .expect("the banner names the URL");
+    (running, stdout, url)
+}
+
+/// [`server`], returning the lines of its banner instead of its URL.
+#[allow(dead_code)]
+pub(crate) fn server_banner(args: &[&str]) -> (Running, BufReader<ChildStdout>, Vec<String>) {
     let mut child = confab()
         .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
         // Its TURN server only where a test asks for one (`--turn 127.0.0.1:0`).
@@ -41,19 +51,17 @@ pub(crate) fn server(args: &[&str]) -> (Running, BufReader<ChildStdout>, String)
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    let mut line = String::new();
+    let mut banner = Vec::new();
     for _ in 0..10 {
-        line.clear();
+        let mut line = String::new();
         if stdout.read_line(&mut line).unwrap_or(0) == 0 {
             break;
         }
-        if let Some(at) = line.find("http://127.0.0.1:") {
-            url.get_or_insert_with(|| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string());
-        }
-        if line.contains("Media: UDP") {
+        let end = line.contains("Media: UDP");
+        banner.push(line);
+        if end {
             break;
         }
     }
-    (Running(child), stdout, url.expect("the banner names the URL"))
+    (Running(child), stdout, banner)
 }
