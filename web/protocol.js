@@ -10,6 +10,12 @@ export const PROTOCOL_VERSION = 1;
 /** How often a `ping` is sent, in milliseconds (protocol.md: every 10 s). */
 const PING_INTERVAL_MS = 10_000;
 
+/**
+ * How long, after a `joined` whose roster has tracks, our own tracks wait for the server's first
+ * offer (which follows `joined` at once) to be answered before we offer them anyway.
+ */
+const FIRST_OFFER_WAIT_MS = 2_000;
+
 /** How long `join()` waits for the socket to open and `joined` to arrive. */
 const JOIN_TIMEOUT_MS = 10_000;
 
@@ -143,6 +149,13 @@ export class ConfabError extends Error {
  * @property {boolean} [simulcast] send a camera or screen in simulcast layers (default true)
  */
 
+/**
+ * The source a waiting track will be published as.
+ * @param {{track: MediaStreamTrack} & PublishOptions} p
+ * @returns {TrackSource}
+ */
+const pendingSource = (p) => p.source ?? (p.track.kind === 'audio' ? 'microphone' : 'camera');
+
 /** @param {string} participant @param {string} track */
 const trackKey = (participant, track) => `${participant}\u0000${track}`;
 
@@ -154,7 +167,10 @@ const trackKey = (participant, track) => `${participant}\u0000${track}`;
  *
  * Negotiation follows protocol.md: perfect negotiation with this client impolite. Local
  * track changes make an offer; a server offer that collides with ours is ignored (the
- * server, polite, rolls back and offers again after answering ours).
+ * server, polite, rolls back and offers again after answering ours). On joining a room where
+ * tracks are published, our own tracks wait until the server's first offer (those tracks) is
+ * answered: a late joiner's first exchange then starts the media it is there to see, where a
+ * collision would cost it a round trip and an offer-answer of its own first.
  */
 export class ConfabClient extends EventTarget {
   /** @type {WebSocket | null} */
@@ -174,7 +190,11 @@ export class ConfabClient extends EventTarget {
   /** mid -> "participant\u0000track" of the remote track last announced on that mid. */
   /** @type {Map<string, string>} */
   #delivered = new Map();
-  /** Local tracks waiting for the peer connection to exist. @type {({track: MediaStreamTrack, stream: MediaStream} & PublishOptions)[]} */
+  /** Publishing waits for the server's first offer (see the class comment). */
+  #holdPublish = false;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #holdTimer;
+  /** Local tracks waiting for the peer connection to exist, or for the hold to end. @type {({track: MediaStreamTrack, stream: MediaStream} & PublishOptions)[]} */
   #pendingPublish = [];
   /** "participant\u0000track" -> "WxH" last sent in a `subscription`. @type {Map<string, string>} */
   #subscriptions = new Map();
@@ -315,7 +335,7 @@ export class ConfabClient extends EventTarget {
    * @param {PublishOptions} [options]
    */
   publish(track, stream, options = {}) {
-    if (!this.pc) {
+    if (!this.pc || this.#holdPublish) {
       this.#pendingPublish.push({ track, stream, ...options });
       return;
     }
@@ -365,6 +385,11 @@ export class ConfabClient extends EventTarget {
    * @returns {boolean}
    */
   unpublish(track) {
+    const pending = this.#pendingPublish.findIndex((p) => p.track === track);
+    if (pending >= 0) {
+      this.#pendingPublish.splice(pending, 1);
+      return true;
+    }
     const i = this.localTracks.findIndex((t) => t.track === track);
     if (i < 0) return false;
     const [lt] = this.localTracks.splice(i, 1);
@@ -421,6 +446,12 @@ export class ConfabClient extends EventTarget {
       // Before its first offer a track has no mid: the offer's `tracks` carries the state.
       if (mid !== null) this.#send({ type: 'mute', track: mid, muted });
     }
+    for (const p of this.#pendingPublish) {
+      if (p.track.kind !== what && pendingSource(p) !== what && p.track.id !== what) continue;
+      n++;
+      p.track.enabled = !muted;
+      p.muted = muted;
+    }
     return n;
   }
 
@@ -433,7 +464,9 @@ export class ConfabClient extends EventTarget {
     const lt = this.localTracks.find(
       (t) => t.track.kind === what || t.source === what || t.transceiver.mid === what,
     );
-    return lt ? lt.muted : null;
+    if (lt) return lt.muted;
+    const p = this.#pendingPublish.find((p) => p.track.kind === what || pendingSource(p) === what);
+    return p ? (p.muted ?? !p.track.enabled) : null;
   }
 
   /**
@@ -651,6 +684,20 @@ export class ConfabClient extends EventTarget {
     };
     // Emitted before publishing so that listeners see the roster before any media event.
     this.#emit('joined', msg);
+    // The server offers the roster's tracks right after `joined`: answer that first.
+    if (msg.participants.some((p) => Array.isArray(p.tracks) && p.tracks.length > 0)) {
+      this.#holdPublish = true;
+      this.#holdTimer = setTimeout(() => this.#releasePublish(), FIRST_OFFER_WAIT_MS);
+    } else {
+      this.#releasePublish();
+    }
+  }
+
+  /** Publish the tracks that waited for the peer connection or for the server's first offer. */
+  #releasePublish() {
+    clearTimeout(this.#holdTimer);
+    this.#holdPublish = false;
+    if (this.#closed) return;
     const pending = this.#pendingPublish;
     this.#pendingPublish = [];
     for (const p of pending) this.publish(p.track, p.stream, p);
@@ -735,11 +782,16 @@ export class ConfabClient extends EventTarget {
       await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
     } catch (e) {
       this.mids = previous;
+      if (this.#holdPublish) this.#releasePublish();
       throw e;
     }
-    await pc.setLocalDescription();
-    const local = pc.localDescription;
-    if (local && local.type === 'answer') this.#send({ type: 'answer', id: msg.id, sdp: local.sdp });
+    try {
+      await pc.setLocalDescription();
+      const local = pc.localDescription;
+      if (local && local.type === 'answer') this.#send({ type: 'answer', id: msg.id, sdp: local.sdp });
+    } finally {
+      if (this.#holdPublish) this.#releasePublish();
+    }
     this.#syncRemoteTracks();
   }
 
@@ -832,6 +884,7 @@ export class ConfabClient extends EventTarget {
   #shutdown(code, reason, closeSocket) {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#holdTimer);
     const joined = this.state === 'joined';
     this.state = 'closed';
     clearInterval(this.#pingTimer);

@@ -23,6 +23,13 @@ const QUERY = { res: '360' };
 let server;
 /** @type {import('playwright-core').Browser} */
 let browser;
+/**
+ * The late joiners' browser. A person joining late has a computer of their own; here their page
+ * would otherwise share one browser's compositor, network and audio processes with the three
+ * pages already in the call, and wait behind their work on every step of the join.
+ * @type {import('playwright-core').Browser}
+ */
+let lateBrowser;
 /** @type {Awaited<ReturnType<typeof openParticipant>>[]} */
 const people = [];
 
@@ -30,6 +37,7 @@ before(async () => {
   watchStalls();
   server = await startServer('call');
   browser = await launchBrowser();
+  lateBrowser = await launchBrowser();
 });
 
 after(async () => {
@@ -38,6 +46,7 @@ after(async () => {
     if (p.pageErrors.length) console.log(`# ${p.name}: page errors: ${p.pageErrors.join(' | ')}`);
   }
   await browser?.close();
+  await lateBrowser?.close();
   await server?.stop();
 });
 
@@ -84,15 +93,15 @@ test('three participants see and hear each other', { timeout: 90_000 }, async (t
 
 test('a late joiner decodes everybody quickly', { timeout: 90_000 }, async (t) => {
   assert.equal(people.length, 3, 'runs after the three-participant test');
-  // Three late joins, the last of whom (Dennis) stays: the median is what is held to the limit,
-  // because one join on this machine, where four browsers share two cores, can lose half a
-  // second to the scheduler alone. The time the whole machine stood still during a join (see
+  // Five late joins, the last of whom (Dennis) stays: the median is what is held to the limit,
+  // because one join on this machine, where the browsers of four people share two cores, can lose
+  // a second to the scheduler alone. The time the whole machine stood still during a join (see
   // watchStalls in helpers.mjs) is not counted.
   /** @type {{name: string, ms: number, stalled: number}[]} */
   const joins = [];
   let dennis;
-  for (const name of ['Early', 'Eve', 'Dennis']) {
-    const late = await openParticipant(browser, server.url, { room: ROOM, name, query: QUERY });
+  for (const name of ['Early', 'Eve', 'Fay', 'Gus', 'Dennis']) {
+    const late = await openParticipant(lateBrowser, server.url, { room: ROOM, name, query: QUERY });
     const t0 = Date.now();
     await late.clickJoin();
     await late.waitJoined();
@@ -111,11 +120,11 @@ test('a late joiner decodes everybody quickly', { timeout: 90_000 }, async (t) =
   assert.ok(dennis);
   people.push(dennis);
   // Each join's time less the time the machine stood still in it (a pause of the whole VM is
-  // not confab's time); the median of the three is held to the limit.
+  // not confab's time); the median of the five is held to the limit.
   const times = joins.map((j) => j.ms);
   const net = joins.map((j) => Math.max(0, j.ms - j.stalled)).sort((a, b) => a - b);
-  t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms; less stalls, median ${net[1]} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
-  assert.ok(net[1] <= LATE_JOIN_LIMIT_MS, `late joiners decoded everybody after ${times.join(', ')} ms (${JSON.stringify(joins)}): the median less stalls, ${net[1]} ms, is over the ${LATE_JOIN_LIMIT_MS} ms limit`);
+  t.diagnostic(`late joiners decoded all 3 others after ${times.join(', ')} ms; less stalls, median ${net[2]} ms (limit ${LATE_JOIN_LIMIT_MS} ms)`);
+  assert.ok(net[2] <= LATE_JOIN_LIMIT_MS, `late joiners decoded everybody after ${times.join(', ')} ms (${JSON.stringify(joins)}): the median less stalls, ${net[2]} ms, is over the ${LATE_JOIN_LIMIT_MS} ms limit`);
 
   // And the others decode the late joiner.
   for (const p of people.slice(0, 3)) {
