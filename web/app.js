@@ -560,9 +560,10 @@ const screenShare = new ScreenShare(() => client, syncShareButton);
 function syncShareButton() {
   const { state } = screenShare;
   const supported = canShareScreen();
-  ui.shareButton.disabled = !supported || !client || state === 'starting';
+  ui.shareButton.disabled = !supported || !client || !client.grants.canPublish || state === 'starting';
   ui.shareButton.setAttribute('aria-pressed', String(state === 'sharing'));
   const label = !supported ? 'This browser cannot share a screen'
+    : client && !client.grants.canPublish ? 'Your access token does not allow publishing'
     : state === 'sharing' ? 'Stop sharing your screen' : 'Share your screen';
   ui.shareButton.setAttribute('aria-label', state === 'sharing' ? 'Stop sharing' : 'Share screen');
   ui.shareButton.title = label;
@@ -639,6 +640,23 @@ ui.statsPanel.addEventListener('keydown', (ev) => {
 
 // ------------------------------------------------------------------ join / leave
 
+/**
+ * The room an access token is for (read, not verified: the server verifies it), if any.
+ * @param {string | null} token
+ * @returns {string | null}
+ */
+function tokenRoom(token) {
+  const payload = token?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const room = JSON.parse(json)?.video?.room;
+    return typeof room === 'string' ? room : null;
+  } catch {
+    return null;
+  }
+}
+
 function wsUrl() {
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -671,6 +689,10 @@ function joinErrorText(err) {
       return 'That name is not valid: use 1–64 characters, without control characters.';
     case 'server_full':
       return 'The server is full right now. Try again later.';
+    case 'unauthorized':
+      return `This server needs a valid access token: open the link with a token you were given (${err.message}).`;
+    case 'forbidden':
+      return `Your access token does not let you join this room (${err.message}).`;
     default:
       return `Could not join (${err.code}): ${err.message}`;
   }
@@ -728,14 +750,20 @@ async function onJoin(ev) {
   ui.joinStatus.textContent = 'Connecting…';
   // `?relay=1`: media only through the server's TURN relay (to try the path of a client whose
   // direct paths are blocked).
-  const c = new ConfabClient(wsUrl(), { iceTransportPolicy: pageParams.get('relay') === '1' ? 'relay' : 'all' });
+  const c = new ConfabClient(wsUrl(), {
+    iceTransportPolicy: pageParams.get('relay') === '1' ? 'relay' : 'all',
+    token: pageParams.get('token') ?? undefined,
+  });
   client = c;
   debug.client = c;
   wire(c);
   // The lobby's camera and microphone, as chosen there; started now if they are not running.
   const mediaReady = localMedia.capture();
+  /** @type {string} */
+  let shownName;
   try {
-    await c.join(room, name, null);
+    // The name shown is the server's: an access token may set it.
+    shownName = (await c.join(room, name, null)).participant.name;
   } catch (err) {
     if (client === c) client = null;
     setJoining(false);
@@ -743,8 +771,16 @@ async function onJoin(ev) {
     return;
   }
   setJoining(false);
-  enterCall(room, name);
+  enterCall(room, shownName);
 
+  if (!c.grants.canPublish) {
+    // A viewer's token: nothing of ours would be forwarded, so nothing is captured or sent.
+    localMedia.stop();
+    showSelf();
+    syncShareButton();
+    showNotice('You are here to watch and listen: your access token does not allow publishing your camera or microphone.', 'info');
+    return;
+  }
   await mediaReady;
   // Left (or lost the connection) while the camera was starting: endCall stopped it.
   if (client !== c) return;
@@ -879,7 +915,7 @@ showPreview();
 {
   let savedName = null;
   try { savedName = localStorage.getItem('confab.name'); } catch { /* private mode */ }
-  ui.room.value = pageParams.get('room') ?? '';
+  ui.room.value = pageParams.get('room') || tokenRoom(pageParams.get('token')) || '';
   ui.name.value = pageParams.get('name') ?? savedName ?? '';
   (ui.room.value ? ui.name : ui.room).focus();
 }

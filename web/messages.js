@@ -66,14 +66,14 @@
 /**
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
- *   | 'invalid_candidate' | 'unknown_track' | 'server_full' | 'media_failed' | 'too_slow'
- *   | 'internal'} ErrorCode
+ *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'server_full'
+ *   | 'media_failed' | 'too_slow' | 'internal'} ErrorCode
  */
 
 // ---------------------------------------------------------------------------
 // Messages from client to server
 
-/** @typedef {{type: 'join', room: string, name: string, protocol?: number}} JoinMessage */
+/** @typedef {{type: 'join', room: string, name: string, protocol?: number, token?: string}} JoinMessage */
 /** @typedef {{type: 'offer', sdp: string, tracks?: Record<string, PublishedTrackMeta>}} ClientOfferMessage */
 /** @typedef {{type: 'answer', id: number, sdp: string}} ClientAnswerMessage */
 /** @typedef {{type: 'candidate', candidate: IceCandidate | null}} CandidateMessage */
@@ -107,6 +107,14 @@
  * @property {ParticipantInfo} participant you
  * @property {ParticipantInfo[]} participants the others present
  * @property {RTCIceServer[]} iceServers
+ * @property {Grants} [grants] what you may do (from your access token); all of it when absent
+ */
+
+/**
+ * @typedef {object} Grants
+ * @property {boolean} canPublish without it, the server forwards none of your media
+ * @property {boolean} canSubscribe
+ * @property {boolean} canPublishData
  */
 /** @typedef {{type: 'participant_joined', participant: ParticipantInfo}} ParticipantJoinedMessage */
 /** @typedef {{type: 'participant_left', participant: string, reason: LeaveReason}} ParticipantLeftMessage */

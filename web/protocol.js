@@ -206,15 +206,20 @@ export class ConfabClient extends EventTarget {
 
   /**
    * @param {string | URL} url the WebSocket URL, e.g. `ws://host:7880/ws`
-   * @param {{iceTransportPolicy?: RTCIceTransportPolicy}} [options] `relay`: reach the server
-   *   only through the TURN servers of the `joined` message (as a client whose UDP and direct
-   *   paths are blocked would); default `all`
+   * @param {{iceTransportPolicy?: RTCIceTransportPolicy, token?: string}} [options]
+   *   `iceTransportPolicy` `relay`: reach the server only through the TURN servers of the
+   *   `joined` message (as a client whose UDP and direct paths are blocked would); default `all`.
+   *   `token`: the access token to join with, for a server with API keys.
    */
   constructor(url, options = {}) {
     super();
     this.url = String(url);
     /** @type {RTCIceTransportPolicy} */
     this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
+    /** @type {string | undefined} */
+    this.token = options.token || undefined;
+    /** @type {import('./messages.js').Grants} what we may do, from `joined` */
+    this.grants = { canPublish: true, canSubscribe: true, canPublishData: true };
     /** @type {RTCPeerConnection | null} the media connection, once joined */
     this.pc = null;
     /** @type {Map<string, TrackRef>} mid -> remote track, from the last applied server offer */
@@ -316,7 +321,10 @@ export class ConfabClient extends EventTarget {
       }
       this.#ws = ws;
       ws.onopen = () => {
-        this.#send({ type: 'join', room, name, protocol: PROTOCOL_VERSION });
+        /** @type {import('./messages.js').JoinMessage} */
+        const join = { type: 'join', room, name, protocol: PROTOCOL_VERSION };
+        if (this.token) join.token = this.token;
+        this.#send(join);
         this.#pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
       };
       ws.onmessage = (ev) => this.#onMessage(ev.data);
@@ -654,6 +662,7 @@ export class ConfabClient extends EventTarget {
     this.participantId = msg.participant.id;
     this.room = msg.room;
     this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+    if (msg.grants) this.grants = msg.grants;
     const pc = new RTCPeerConnection({
       iceServers: Array.isArray(msg.iceServers) ? msg.iceServers : [],
       iceTransportPolicy: this.iceTransportPolicy,

@@ -121,6 +121,13 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_TLS_KEY", value_name = "FILE")]
     tls_key: Option<PathBuf>,
 
+    /// API keys for access tokens: `KEY: SECRET` pairs, separated by commas or new lines (in the
+    /// config file, a `[keys]` table). With keys, nothing joins, publishes or administers without
+    /// a token signed by one of them (mint one with `confab token`); a secret has at least 32
+    /// characters [default: none: open mode, anyone who can reach the server can join].
+    #[arg(long, env = "CONFAB_KEYS", value_name = "KEY: SECRET", hide_env_values = true)]
+    keys: Option<String>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -133,6 +140,9 @@ pub(crate) enum Command {
     /// synthetic media through its real signaling and media path), and report delivery, loss,
     /// latency and the server's CPU time per forwarded packet.
     LoadTest(crate::loadtest::Args),
+    /// Mint an access token (a JWT) for a participant or an administrator, signed with an API
+    /// key of --keys / CONFAB_KEYS / the config file, and print it.
+    Token(crate::token::Args),
 }
 
 /// An option that is `on` or `off`.
@@ -166,6 +176,7 @@ struct FileConfig {
     turn_tls: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    keys: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The resolved settings.
@@ -180,6 +191,8 @@ pub(crate) struct Config {
     pub(crate) congestion_control: bool,
     /// The STUN/TURN server, unless switched off.
     pub(crate) turn: Option<TurnSettings>,
+    /// API keys; none: open mode.
+    pub(crate) keys: crate::auth::Keys,
 }
 
 /// The built-in STUN/TURN server's settings.
@@ -308,7 +321,13 @@ impl Config {
                 },
             })
         };
+        let keys = match (cli.keys, file.keys) {
+            (Some(pairs), _) => crate::auth::Keys::parse_pairs(&pairs).map_err(|e| Error::Config(format!("--keys: {e}")))?,
+            (None, Some(map)) => crate::auth::Keys::new(map).map_err(|e| Error::Config(format!("keys: {e}")))?,
+            (None, None) => crate::auth::Keys::default(),
+        };
         Ok(Config {
+            keys,
             turn,
             http: cli.http.or(file.http).unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
             rtc,
@@ -380,6 +399,24 @@ mod tests {
         }
         let path = file("no-turn = true\n");
         assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().turn.is_none());
+    }
+
+    #[test]
+    fn api_keys_from_the_flag_or_the_file() {
+        assert!(!parse(&[]).unwrap().keys.enabled(), "open mode by default");
+        let secret = "s".repeat(32);
+        let c = parse(&["--keys", &format!("k1: {secret}, k2: {secret}")]).unwrap();
+        assert_eq!(c.keys.names().collect::<Vec<_>>(), ["k1", "k2"]);
+        let path = file(&format!("[keys]\nfilekey = \"{secret}\"\n"));
+        let p = path.to_str().unwrap();
+        assert_eq!(parse(&["--config", p]).unwrap().keys.names().collect::<Vec<_>>(), ["filekey"]);
+        assert_eq!(parse(&["--config", p, "--keys", &format!("k: {secret}")]).unwrap().keys.names().collect::<Vec<_>>(), ["k"]);
+        std::fs::write(&path, "[keys]\nfilekey = \"short\"\n").unwrap();
+        let err = parse(&["--config", p]).unwrap_err();
+        assert!(err.contains("keys") && err.contains("at least 32"), "{err}");
+        std::fs::remove_file(path).ok();
+        let err = parse(&["--keys", "k1 secret"]).unwrap_err();
+        assert!(err.contains("--keys") && err.contains("KEY: SECRET"), "{err}");
     }
 
     #[test]

@@ -25,6 +25,35 @@ pub(crate) struct AppState {
     pub(crate) http_sessions: crate::whip::HttpSessions,
     /// The built-in STUN/TURN server, if it runs: joining clients get credentials for it.
     pub(crate) turn: Option<crate::turn_server::TurnHandle>,
+    /// API keys; none: open mode.
+    pub(crate) keys: crate::auth::Keys,
+}
+
+/// The token of an `Authorization: Bearer` header, if there is one.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The HTTP answer to a refused token: 401 with a `WWW-Authenticate` challenge when the token is
+/// missing or bad, 403 when it is good but short of a grant.
+pub(crate) fn auth_refusal(e: &crate::auth::AuthError) -> Response {
+    if e.is_unauthenticated() {
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], format!("{e}\n")).into_response()
+    } else {
+        (StatusCode::FORBIDDEN, format!("{e}\n")).into_response()
+    }
+}
+
+/// With API keys configured, the request's bearer token must grant roomList (see
+/// [`crate::auth::Claims::list`]); without keys, anyone may read.
+pub(crate) fn authorize_list(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    if !state.keys.enabled() {
+        return Ok(());
+    }
+    let token = bearer(headers).ok_or(crate::auth::AuthError::Missing);
+    token.and_then(|t| state.keys.verify(t)).and_then(|c| c.list()).map_err(|e| auth_refusal(&e))
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {

@@ -1,6 +1,7 @@
 //! The `confab` binary: configuration, the media workers, and the HTTP/WebSocket server.
 
 mod assets;
+mod auth;
 mod config;
 mod error;
 mod http;
@@ -8,6 +9,7 @@ mod loadtest;
 mod net;
 mod registry;
 mod stats;
+mod token;
 mod turn_server;
 mod udp;
 mod wire;
@@ -31,15 +33,7 @@ use crate::registry::Registry;
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    if let Some(config::Command::LoadTest(args)) = cli.command.take() {
-        return match loadtest::main(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
+    let command = cli.command.take();
     let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(e) => {
@@ -47,6 +41,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(config::Command::LoadTest(args)) = command {
+        return match loadtest::main(args, &config.keys) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(config::Command::Token(args)) = command {
+        return match token::main(args, &config.keys) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let filter = EnvFilter::try_new(&config.log);
     let filter = match filter {
         Ok(filter) => filter,
@@ -93,7 +105,11 @@ fn run(config: Config) -> Result<(), Error> {
             started: std::time::Instant::now(),
             http_sessions: Default::default(),
             turn,
+            keys: config.keys.clone(),
         });
+        if !state.keys.enabled() {
+            tracing::warn!("no API keys are configured: anyone who can reach this server can join any room (set CONFAB_KEYS, see the README)");
+        }
         banner(http_addr, &state);
         let app = http::router(state.clone());
         let stop = state.clone();
@@ -122,6 +138,12 @@ fn banner(http: SocketAddr, state: &AppState) {
     } else {
         let host = if http.is_ipv6() { format!("[{}]", http.ip()) } else { http.ip().to_string() };
         println!("  Open http://{host}:{port}/ in two browser tabs to start a call.");
+    }
+    if state.keys.enabled() {
+        let names: Vec<&str> = state.keys.names().collect();
+        println!("  Access tokens required (API keys: {}); mint one with `confab token --room ROOM --identity ID`.", names.join(", "));
+    } else {
+        println!("  Open mode: anyone who can reach this server can join (no API keys configured).");
     }
     // Before the media line, with which the banner ends.
     if let Some(turn) = &state.turn {

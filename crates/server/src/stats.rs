@@ -81,7 +81,16 @@ impl From<sfu::DownlinkStats> for Downlink {
     }
 }
 
-pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
+pub(crate) async fn handler(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Err(refused) = crate::http::authorize_list(&state, &headers) {
+        return refused;
+    }
+    Json(stats(&state).await).into_response()
+}
+
+/// The server's statistics, summed over the workers.
+async fn stats(state: &AppState) -> Stats {
     let mut total = Stats {
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         process_cpu_seconds: process_cpu_seconds(),
@@ -111,7 +120,7 @@ pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> Json<Stats> {
         total.keyframe_requests += s.keyframe_requests;
         total.send_dropped += send_dropped;
     }
-    Json(total)
+    total
 }
 
 /// User + system CPU time of this process, from /proc (Linux); `None` elsewhere.

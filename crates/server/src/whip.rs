@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use sfu::{Command, LeaveReason, ParticipantId, Role, Signal};
 use tokio::sync::mpsc;
 
+use crate::auth::AuthError;
 use crate::http::AppState;
 use crate::whip_sdp::{Trickle, ice_ufrag, trickle, usable_offer};
 use crate::worker::{SESSION_QUEUE, ToSession, ToWorker};
@@ -104,13 +105,32 @@ pub(crate) async fn whep_participant(
 /// Join `room` as `role` with the offer in `body`, and answer.
 async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, headers: &HeaderMap, body: &[u8]) -> Response {
     let whep = matches!(role, Role::Viewer(_));
-    if !content_type_is(headers, "application/sdp") {
-        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be an SDP offer, Content-Type: application/sdp");
-    }
     let room = match signal::validate_room(room) {
         Ok(room) => room.to_string(),
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    // With API keys, `Authorization: Bearer` must hold a token that joins this room and may
+    // publish (WHIP) or subscribe (WHEP).
+    let (name, grants) = if state.keys.enabled() {
+        let access = crate::http::bearer(headers)
+            .ok_or(AuthError::Missing)
+            .and_then(|t| state.keys.verify(t))
+            .and_then(|c| c.join(&room))
+            .and_then(|a| match (whep, a.grants) {
+                (false, g) if !g.publish => Err(AuthError::Denied("WHIP publishes, and the token does not grant canPublish".into())),
+                (true, g) if !g.subscribe => Err(AuthError::Denied("WHEP subscribes, and the token does not grant canSubscribe".into())),
+                _ => Ok(a),
+            });
+        match access {
+            Ok(a) => (a.name.unwrap_or(name), a.grants),
+            Err(e) => return crate::http::auth_refusal(&e),
+        }
+    } else {
+        (name, sfu::Grants::default())
+    };
+    if !content_type_is(headers, "application/sdp") {
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be an SDP offer, Content-Type: application/sdp");
+    }
     let Ok(sdp) = std::str::from_utf8(body) else {
         return text(StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8");
     };
@@ -136,7 +156,7 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, head
     let participant = ParticipantId::new(crate::ws::new_participant_id());
     let (tx, mut rx) = mpsc::channel(SESSION_QUEUE);
     let tx_worker = &state.workers[worker].tx;
-    let join = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role, session: tx };
+    let join = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role, grants, session: tx };
     let offer = ToWorker::Command {
         request: "offer",
         command: Command::Offer { participant: participant.clone(), sdp: sdp.to_string(), tracks: Vec::new() },

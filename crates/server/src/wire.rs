@@ -13,6 +13,7 @@ pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
             participant: participant(you),
             participants: others.into_iter().map(participant).collect(),
             ice_servers: Vec::new(),
+            grants: signal::Grants::default(),
         },
         sfu::Signal::ParticipantJoined(p) => ServerMessage::ParticipantJoined { participant: participant(p) },
         sfu::Signal::ParticipantLeft { participant, reason } => ServerMessage::ParticipantLeft {
@@ -113,6 +114,7 @@ pub(crate) fn refusal(request: &str, error: &sfu::Error) -> ServerMessage {
         sfu::Error::StaleAnswer { .. } => ErrorCode::StaleAnswer,
         sfu::Error::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
         sfu::Error::UnknownTrack(_) => ErrorCode::UnknownTrack,
+        sfu::Error::NotAllowed(_) => ErrorCode::Forbidden,
         _ => ErrorCode::Internal,
     };
     ServerMessage::error(code, error.to_string(), Some(request))

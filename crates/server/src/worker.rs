@@ -27,6 +27,7 @@ pub(crate) enum ToWorker {
         room: String,
         name: String,
         role: sfu::Role,
+        grants: sfu::Grants,
         session: mpsc::Sender<ToSession>,
     },
     /// Any other command; `request` names the message it came from, for error replies.
@@ -125,9 +126,9 @@ fn command(
 ) {
     let now = Instant::now();
     match msg {
-        ToWorker::Join { participant, room, name, role, session } => {
+        ToWorker::Join { participant, room, name, role, grants, session } => {
             sessions.insert(participant.clone(), session);
-            let join = Command::Join { participant: participant.clone(), room, name, role };
+            let join = Command::Join { participant: participant.clone(), room, name, role, grants };
             if let Err(error) = sfu.handle_command(now, join) {
                 if let Some(s) = sessions.remove(&participant) {
                     let _ = s.try_send(ToSession::Refused { request: "join", error });

@@ -10,6 +10,7 @@ use sfu::{Command, LeaveReason, ParticipantId};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval_at};
 
+use crate::auth::AuthError;
 use crate::http::AppState;
 use crate::wire;
 use crate::worker::{SESSION_QUEUE, ToSession, ToWorker};
@@ -32,6 +33,8 @@ struct Joined {
     room: String,
     worker: usize,
     events: mpsc::Receiver<ToSession>,
+    /// What the participant may do, as told in `joined`.
+    grants: signal::Grants,
 }
 
 /// How a session ended, for the room.
@@ -83,8 +86,13 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
             event = event => match event {
                 Some(ToSession::Signal(signal)) => {
                     let mut message = wire::server_message(signal);
-                    if let (ServerMessage::Joined { ice_servers, participant, .. }, Some(turn)) = (&mut message, &state.turn) {
-                        ice_servers.push(turn_ice_server(turn, &participant.id));
+                    if let ServerMessage::Joined { ice_servers, participant, grants, .. } = &mut message {
+                        if let Some(turn) = &state.turn {
+                            ice_servers.push(turn_ice_server(turn, &participant.id));
+                        }
+                        if let Some(j) = &joined {
+                            *grants = j.grants;
+                        }
                     }
                     if send(&mut socket, &message).await.is_err() {
                         break End::Gone;
@@ -221,19 +229,38 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
         return Err(refuse(signal::Error::UnsupportedVersion(v)));
     }
     let room = signal::validate_room(&join.room).map_err(refuse)?.to_string();
-    let name = signal::validate_name(&join.name).map_err(refuse)?.to_string();
+    let access = if state.keys.enabled() {
+        let checked = join.token.as_deref().ok_or(AuthError::Missing).and_then(|t| state.keys.verify(t)).and_then(|c| c.join(&room));
+        match checked {
+            Ok(access) => Some(access),
+            Err(e) => {
+                let code = if e.is_unauthenticated() { ErrorCode::Unauthorized } else { ErrorCode::Forbidden };
+                return Err(Box::new(ServerMessage::error(code, e.to_string(), Some("join"))));
+            }
+        }
+    } else {
+        None
+    };
+    // The token's name, if it sets one, is the name shown.
+    let name = access.as_ref().and_then(|a| a.name.as_deref()).unwrap_or(&join.name);
+    let name = signal::validate_name(name).map_err(refuse)?.to_string();
+    let (grants, wire_grants) = match &access {
+        Some(a) => (a.grants, signal::Grants { can_publish: a.grants.publish, can_subscribe: a.grants.subscribe, can_publish_data: a.publish_data }),
+        None => (sfu::Grants::default(), signal::Grants::default()),
+    };
     let participant = ParticipantId::new(new_participant_id());
     let Some(worker) = state.registry.join(&room) else {
         return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is full: it takes no more participants now", Some("join"))));
     };
     let (tx, rx) = mpsc::channel(SESSION_QUEUE);
-    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, session: tx };
+    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, grants, session: tx };
     if state.workers[worker].tx.try_send(msg).is_err() {
         state.registry.leave(&room);
         return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is too busy to take you now", Some("join"))));
     }
-    tracing::debug!(%participant, %room, worker, "joined");
-    Ok(Joined { participant, room, worker, events: rx })
+    let identity = access.as_ref().map(|a| a.identity.as_str());
+    tracing::debug!(%participant, %room, worker, ?identity, "joined");
+    Ok(Joined { participant, room, worker, events: rx, grants: wire_grants })
 }
 
 /// How long the TURN credentials a joining client gets stay good: a long call outlasts a day

@@ -285,3 +285,64 @@ fn a_full_server_answers_503_with_retry_after() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn with_api_keys_whip_whep_and_stats_need_a_token_that_grants_them() {
+    let keys = "k1: a-secret-of-at-least-thirty-two-characters";
+    let (_server, _out, base) = common::server(&["--keys", keys]);
+    // Tokens from `confab token`, as an operator mints them.
+    let mint = |args: &[&str]| {
+        let out = common::confab().env("CONFAB_KEYS", keys).arg("token").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+    };
+    let publisher_token = mint(&["--room", "studio", "--identity", "obs", "--name", "OBS"]);
+    let viewer_token = mint(&["--room", "studio", "--identity", "v", "--grant", "canPublish=false"]);
+    let deaf_token = mint(&["--room", "studio", "--identity", "d", "--grant", "canSubscribe=false"]);
+    let other_room = mint(&["--room", "elsewhere", "--identity", "x"]);
+    let lister = mint(&["--grant", "roomList"]);
+
+    let mut publisher = Client::new("obs");
+    let Some(ToSfu::Offer(offer)) = publisher.peer.publish(true, true) else { panic!() };
+    let post = |path: &str, auth: Option<&str>, sdp: &str| {
+        let mut headers = vec![SDP];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        http(&base, "POST", path, &headers, sdp.as_bytes())
+    };
+    let r = post("/whip/studio", None, &offer);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert!(r.body.contains("access token is needed"), "{}", r.body);
+    let r = post("/whip/studio", Some("Bearer not.a.token"), &offer);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("malformed"), "{}", r.body);
+    let r = post("/whip/studio", Some(&other_room), &offer);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post("/whip/studio", Some(&viewer_token), &offer);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("canPublish"), "{}", r.body);
+    let r = post("/whip/studio", Some(&publisher_token), &offer);
+    assert_eq!(r.status, 201, "{}", r.body);
+    publisher.peer.on_signal(Signal::Answer { sdp: r.body.clone() }).unwrap();
+
+    let mut player = Client::new("player");
+    let Some(ToSfu::Offer(watch)) = player.peer.watch() else { panic!() };
+    assert_eq!(post("/whep/studio", None, &watch).status, 401);
+    let r = post("/whep/studio", Some(&deaf_token), &watch);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("canSubscribe"), "{}", r.body);
+    let r = post("/whep/studio", Some(&viewer_token), &watch);
+    assert_eq!(r.status, 201, "{}", r.body);
+    player.peer.on_signal(Signal::Answer { sdp: r.body.clone() }).unwrap();
+    let got = run(&mut [&mut publisher, &mut player], Duration::from_secs(20), |c| c[1].peer.frames_of("obs").len() >= 20);
+    assert!(got, "the player got {} frames", player.peer.frames_of("obs").len());
+
+    // The statistics: a roomList token, not a join token.
+    assert_eq!(http(&base, "GET", "/api/v1/stats", &[], b"").status, 401);
+    assert_eq!(http(&base, "GET", "/api/v1/stats", &[("Authorization", publisher_token.as_str())], b"").status, 403);
+    let r = http(&base, "GET", "/api/v1/stats", &[("Authorization", lister.as_str())], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"http_sessions\":2"), "{}", r.body);
+}

@@ -116,6 +116,23 @@ pub enum Role {
     Viewer(Option<ParticipantId>),
 }
 
+/// What a participant is allowed to do in its room, from its access token (all of it when the
+/// server runs without tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grants {
+    /// May publish audio and video. Without it, the answer to its offer goes out but what it
+    /// sends is never forwarded, and the offer gets [`crate::Error::NotAllowed`].
+    pub publish: bool,
+    /// May receive what the others publish. Without it, it is offered nothing.
+    pub subscribe: bool,
+}
+
+impl Default for Grants {
+    fn default() -> Grants {
+        Grants { publish: true, subscribe: true }
+    }
+}
+
 /// Input from signaling, for one participant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -129,6 +146,8 @@ pub enum Command {
         name: String,
         /// How it takes part.
         role: Role,
+        /// What it may do.
+        grants: Grants,
     },
     /// An SDP offer from the participant, with metadata of its sending m-lines by mid.
     Offer {

@@ -47,6 +47,7 @@ use crate::slots::{Pix, Slots, Timers};
 ///     room: "standup".into(),
 ///     name: "Ada".into(),
 ///     role: Role::Member,
+///     grants: Default::default(),
 /// }).unwrap();
 /// while let Some(event) = sfu.poll_event() {
 ///     println!("{event:?}"); // Joined, for ada
@@ -104,7 +105,7 @@ impl Sfu {
     /// [`Error::Engine`], after which the participant has been removed.
     pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Error> {
         let result = match command {
-            Command::Join { participant, room, name, role } => self.join(now, participant, room, name, role),
+            Command::Join { participant, room, name, role, grants } => self.join(now, participant, room, name, role, grants),
             Command::Offer { participant, sdp, tracks } => {
                 let pix = self.pix(&participant)?;
                 self.client_offer(now, pix, &sdp, tracks)

@@ -22,6 +22,9 @@ pub enum Error {
         /// The offer the answer names.
         got: u64,
     },
+    /// The participant's grants do not allow this (what, and why).
+    #[error("not allowed: {0}")]
+    NotAllowed(&'static str),
     /// A candidate line that did not parse.
     #[error("invalid ICE candidate: {0}")]
     InvalidCandidate(String),

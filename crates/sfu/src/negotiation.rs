@@ -19,6 +19,26 @@ use crate::slots::Pix;
 use crate::track::OutState;
 use crate::{LeaveReason, Sfu};
 
+/// Whether an SDP offer sends audio or video: an open audio or video m-section that is
+/// `sendrecv` (the default) or `sendonly`.
+fn sends_media(sdp: &str) -> bool {
+    let mut open_media = false;
+    let mut direction = "sendrecv";
+    let mut sends = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            sends |= open_media && matches!(direction, "sendrecv" | "sendonly");
+            let mut fields = m.split(' ');
+            let kind = fields.next().unwrap_or("");
+            open_media = matches!(kind, "audio" | "video") && fields.next().is_some_and(|port| port != "0");
+            direction = "sendrecv";
+        } else if let Some(d) = line.strip_prefix("a=").filter(|d| matches!(*d, "sendrecv" | "sendonly" | "recvonly" | "inactive")) {
+            direction = d;
+        }
+    }
+    sends || (open_media && matches!(direction, "sendrecv" | "sendonly"))
+}
+
 impl Sfu {
     pub(crate) fn client_offer(
         &mut self,
@@ -45,9 +65,13 @@ impl Sfu {
             Ok(Ok(answer)) => {
                 let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
                 p.ice.exchanged(now, connect_timeout);
+                let refused = !p.grants.publish && sends_media(sdp);
                 self.signal(pix, Signal::Answer { sdp: answer.to_sdp_string() });
                 self.announce(pix);
                 self.negotiate(pix);
+                if refused {
+                    return Err(Error::NotAllowed("publishing: your access token does not grant canPublish, so your audio and video are not forwarded"));
+                }
                 Ok(())
             }
             Ok(Err(e)) => {

@@ -60,6 +60,8 @@ pub(crate) struct Participant {
     pub(crate) ufrag: String,
     /// How it takes part in its room.
     pub(crate) role: Role,
+    /// What it may do there.
+    pub(crate) grants: crate::api::Grants,
     /// A viewer's m-lines the SFU sends on, from its offer, in order.
     pub(crate) viewer_mids: Vec<(Mid, MediaKind)>,
     /// The room has been told it is there: a member at once, a WHIP publisher once its offer

@@ -20,6 +20,7 @@ impl Sfu {
         room: String,
         name: String,
         role: Role,
+        grants: crate::api::Grants,
     ) -> Result<(), Error> {
         if self.by_id.contains_key(&id) {
             return Err(Error::DuplicateParticipant);
@@ -46,6 +47,7 @@ impl Sfu {
             rtc,
             ufrag: ufrag.clone(),
             role: role.clone(),
+            grants,
             viewer_mids: Vec::new(),
             announced: role == Role::Member,
             addrs: Vec::new(),
@@ -89,7 +91,7 @@ impl Sfu {
             self.signal(o, Signal::ParticipantJoined(you.clone()));
         }
         // Receive everything already published in the room.
-        for &o in &others {
+        for &o in others.iter().filter(|_| grants.subscribe) {
             let mids: Vec<Mid> = self
                 .participants
                 .get(o)
@@ -107,7 +109,8 @@ impl Sfu {
     /// `pix` started sending on `mid`: a new track for the room.
     pub(crate) fn publish(&mut self, now: Instant, pix: Pix, mid: Mid, kind: MediaKind) {
         let Some(p) = self.participants.get_mut(pix) else { return };
-        if p.published(mid).is_some() || p.is_out_mid(mid) {
+        // Without the grant its media is refused: the m-line stays, nothing is forwarded.
+        if p.published(mid).is_some() || p.is_out_mid(mid) || !p.grants.publish {
             return;
         }
         let meta = p
@@ -131,8 +134,10 @@ impl Sfu {
             match self.participants.get(other).map(|o| &o.role) {
                 Some(Role::Member) => {
                     self.signal(other, Signal::TrackPublished { participant: publisher.clone(), track: info.clone() });
-                    self.subscribe(other, pix, mid);
-                    self.negotiate(other);
+                    if self.participants.get(other).is_some_and(|o| o.grants.subscribe) {
+                        self.subscribe(other, pix, mid);
+                        self.negotiate(other);
+                    }
                 }
                 Some(Role::Publisher) => {
                     self.signal(other, Signal::TrackPublished { participant: publisher.clone(), track: info.clone() });

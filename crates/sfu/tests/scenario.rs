@@ -463,3 +463,31 @@ fn a_viewer_of_one_participant_gets_that_one() {
     let nobody = call.join_as("nobody", "r", sfu::Role::Viewer(Some(sfu::ParticipantId::new("Pnope"))));
     assert!(call.errors.iter().any(|(i, e)| *i == nobody && *e == sfu::Error::NoPublisher), "{:?}", call.errors);
 }
+
+#[test]
+fn grants_keep_media_from_a_participant_without_publish_and_from_one_without_subscribe() {
+    let mut call = Scenario::new(perfect());
+    let ada = call.join("ada", "r");
+    // An access token without canPublish: its offer is answered and refused, and its media
+    // reaches nobody; it still receives.
+    let quiet = call.join_granted("quiet", "r", sfu::Grants { publish: false, subscribe: true });
+    // One without canSubscribe: offered nothing; what it publishes reaches the others.
+    let deaf = call.join_granted("deaf", "r", sfu::Grants { publish: true, subscribe: false });
+    call.publish(ada, true, true);
+    call.publish(quiet, true, true);
+    call.publish(deaf, true, true);
+    call.run_for(Duration::from_secs(3));
+
+    assert!(call.errors.iter().any(|(i, e)| *i == quiet && matches!(e, sfu::Error::NotAllowed(_))), "{:?}", call.errors);
+    assert!(call.errors.iter().all(|(i, _)| *i == quiet), "{:?}", call.errors);
+    // quiet receives ada and deaf, and nobody receives quiet.
+    assert!(call.video_frames(quiet, ada) > 20 && call.audio_frames(quiet, deaf) > 20);
+    assert_eq!(count_from(&call, ada, "quiet"), 0);
+    assert_eq!(count_from(&call, deaf, "quiet"), 0);
+    let quiet_id = call.peers[quiet].id.clone();
+    assert!(!call.peers[ada].signals.iter().any(|s| matches!(s, Signal::TrackPublished { participant, .. } if *participant == quiet_id)));
+    // deaf is offered nothing, and is heard and seen by ada.
+    assert!(call.peers[deaf].mid_map.is_empty(), "{:?}", call.peers[deaf].mid_map);
+    assert_eq!(call.peers[deaf].received.values().map(|r| r.frames.len()).sum::<usize>(), 0);
+    assert!(call.video_frames(ada, deaf) > 20 && call.audio_frames(ada, deaf) > 20);
+}

@@ -70,6 +70,9 @@ pub struct Join {
     /// Protocol version the client speaks; 1 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u32>,
+    /// An access token (a JWT), needed when the server has API keys configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// `offer`: an SDP offer from the client.
@@ -234,7 +237,7 @@ mod tests {
     #[test]
     fn every_variant_has_a_known_type_name() {
         let all = [
-            ClientMessage::Join(Join { room: "r".into(), name: "n".into(), protocol: None }),
+            ClientMessage::Join(Join { room: "r".into(), name: "n".into(), protocol: None, token: None }),
             ClientMessage::Offer(Offer { sdp: "v=0".into(), tracks: BTreeMap::new() }),
             ClientMessage::Answer(Answer { id: 1, sdp: "v=0".into() }),
             ClientMessage::Candidate(Candidate { candidate: None }),

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     InvalidCandidate,
     /// `mute` names a track the client has not published.
     UnknownTrack,
+    /// The access token is missing, malformed, forged, expired or of an unknown key.
+    Unauthorized,
+    /// The access token is valid but does not grant what was asked.
+    Forbidden,
     /// The server cannot take another participant now.
     ServerFull,
     /// The participant's media connection failed; it has been removed.
@@ -54,6 +58,8 @@ impl ErrorCode {
             ErrorCode::StaleAnswer => "stale_answer",
             ErrorCode::InvalidCandidate => "invalid_candidate",
             ErrorCode::UnknownTrack => "unknown_track",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::ServerFull => "server_full",
             ErrorCode::MediaFailed => "media_failed",
             ErrorCode::TooSlow => "too_slow",
@@ -120,6 +126,8 @@ mod tests {
             ErrorCode::StaleAnswer,
             ErrorCode::InvalidCandidate,
             ErrorCode::UnknownTrack,
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
             ErrorCode::ServerFull,
             ErrorCode::MediaFailed,
             ErrorCode::TooSlow,

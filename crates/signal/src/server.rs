@@ -25,6 +25,8 @@ pub enum ServerMessage {
         participants: Vec<ParticipantInfo>,
         /// ICE servers for the client's `RTCPeerConnection`.
         ice_servers: Vec<IceServer>,
+        /// What this participant may do (from its access token; everything without tokens).
+        grants: Grants,
     },
     /// Someone entered the room.
     ParticipantJoined {
@@ -179,6 +181,24 @@ pub enum LeaveReason {
     MediaFailed,
 }
 
+/// What a participant may do in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grants {
+    /// May publish audio and video; without it the server forwards none of its media.
+    pub can_publish: bool,
+    /// May receive the others' media.
+    pub can_subscribe: bool,
+    /// May send data messages.
+    pub can_publish_data: bool,
+}
+
+impl Default for Grants {
+    fn default() -> Grants {
+        Grants { can_publish: true, can_subscribe: true, can_publish_data: true }
+    }
+}
+
 /// An ICE server for the client's `RTCPeerConnection` (`RTCIceServer`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
@@ -214,10 +234,11 @@ mod tests {
             participant: ParticipantInfo { id: "PkX3".into(), name: "Ada".into(), tracks: vec![] },
             participants: vec![],
             ice_servers: vec![],
+            grants: Grants::default(),
         };
         assert_eq!(
             joined.to_json(),
-            r#"{"type":"joined","protocol":1,"room":"standup","participant":{"id":"PkX3","name":"Ada","tracks":[]},"participants":[],"iceServers":[]}"#
+            r#"{"type":"joined","protocol":1,"room":"standup","participant":{"id":"PkX3","name":"Ada","tracks":[]},"participants":[],"iceServers":[],"grants":{"canPublish":true,"canSubscribe":true,"canPublishData":true}}"#
         );
 
         let published = ServerMessage::TrackPublished { participant: "P".into(), track: track() };

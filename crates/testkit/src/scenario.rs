@@ -52,6 +52,8 @@ pub struct Scenario {
     pub sfu_time: Duration,
     links: Vec<Link>,
     left: Vec<bool>,
+    /// The grants of the next join.
+    grants: sfu::Grants,
     sfu_addr: SocketAddr,
     network: NetemConfig,
     queue: VecDeque<(usize, Command)>,
@@ -80,6 +82,7 @@ impl Scenario {
             sfu_time: Duration::ZERO,
             links: Vec::new(),
             left: Vec::new(),
+            grants: sfu::Grants::default(),
             sfu_addr,
             network,
             queue: VecDeque::new(),
@@ -97,6 +100,14 @@ impl Scenario {
     /// A new participant named `name` joins `room`; returns its index.
     pub fn join(&mut self, name: &str, room: &str) -> usize {
         self.join_with(name, room, Peer::new, Role::Member)
+    }
+
+    /// A new member that may do only what `grants` allow (an access token's grants).
+    pub fn join_granted(&mut self, name: &str, room: &str, grants: sfu::Grants) -> usize {
+        self.grants = grants;
+        let i = self.join_with(name, room, Peer::new, Role::Member);
+        self.grants = sfu::Grants::default();
+        i
     }
 
     /// A new participant that takes part as `role` (a WHIP publisher, a WHEP viewer).
@@ -137,7 +148,8 @@ impl Scenario {
             down: Netem::new(self.network.seed(seed + 2)),
         });
         self.left.push(false);
-        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into(), role });
+        let grants = self.grants;
+        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into(), role, grants });
         i
     }
 

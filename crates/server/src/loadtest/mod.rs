@@ -129,9 +129,11 @@ fn target(url: &str) -> Result<Target, String> {
 }
 
 /// Run the load test; prints progress to stderr and the report to stdout.
-pub(crate) fn main(args: Args) -> Result<(), String> {
+/// Run the load test. With API keys configured (CONFAB_KEYS, as the server has them), the
+/// participants join with tokens minted by the first key, and the statistics are read with one.
+pub(crate) fn main(args: Args, keys: &crate::auth::Keys) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let report = runtime.block_on(run(args.clone()))?;
+    let report = runtime.block_on(run(args.clone(), Tokens::new(keys)))?;
     println!("{}", report.table());
     if let Some(path) = &args.json {
         std::fs::write(path, report.json()).map_err(|e| format!("--json {}: {e}", path.display()))?;
@@ -139,9 +141,26 @@ pub(crate) fn main(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn run(args: Args) -> Result<Report, String> {
+/// Tokens minted by the first API key, if there is one.
+struct Tokens(Option<(String, String)>);
+
+impl Tokens {
+    fn new(keys: &crate::auth::Keys) -> Tokens {
+        Tokens(keys.names().next().and_then(|k| Some((k.to_string(), keys.secret(k)?.to_string()))))
+    }
+
+    fn mint(&self, sub: &str, video: crate::auth::VideoGrant) -> Result<Option<String>, String> {
+        let Some((key, secret)) = &self.0 else { return Ok(None) };
+        let now = crate::auth::unix_now();
+        let claims = crate::auth::Claims { iss: key.clone(), sub: sub.into(), name: None, nbf: Some(now - 10), exp: now + 24 * 3600, video };
+        crate::auth::mint(&claims, secret).map(Some)
+    }
+}
+
+async fn run(args: Args, tokens: Tokens) -> Result<Report, String> {
     let target = target(&args.url)?;
-    let before = server_stats::fetch(target.addr, &target.host).await.map_err(|e| format!("cannot read {}/api/v1/stats: {e}", args.url))?;
+    let stats_token = tokens.mint("load-test", crate::auth::VideoGrant { room_list: true, ..Default::default() })?;
+    let before = server_stats::fetch(target.addr, &target.host, stats_token.as_deref()).await.map_err(|e| format!("cannot read {}/api/v1/stats: {e}", args.url))?;
     let total = args.publishers + args.subscribers;
     if total == 0 {
         return Err("nothing to do: --publishers and --subscribers are both 0".into());
@@ -168,6 +187,7 @@ async fn run(args: Args) -> Result<Report, String> {
             index: i,
             publish: publisher.then_some(publish),
             local_ip: target.local_ip,
+            token: tokens.mint(&format!("load-test-{i}"), crate::auth::VideoGrant { room: Some(args.room.clone()), room_join: true, ..Default::default() })?,
         };
         tasks.push(tokio::spawn(peer::run(setup, shared.clone())));
         if last_progress.elapsed() >= Duration::from_secs(1) {
@@ -198,7 +218,7 @@ async fn run(args: Args) -> Result<Report, String> {
     );
     tokio::time::sleep(args.warmup).await;
 
-    let a = server_stats::fetch(target.addr, &target.host).await.map_err(|e| format!("stats: {e}"))?;
+    let a = server_stats::fetch(target.addr, &target.host, stats_token.as_deref()).await.map_err(|e| format!("stats: {e}"))?;
     let own_a = crate::stats::process_cpu_seconds();
     shared.measure_from_us.store(peer::unix_us(), Ordering::Relaxed);
     shared.phase.store(MEASURING, Ordering::Relaxed);
@@ -207,7 +227,7 @@ async fn run(args: Args) -> Result<Report, String> {
     while t0.elapsed() < args.duration {
         let left = args.duration.saturating_sub(t0.elapsed());
         tokio::time::sleep(left.min(Duration::from_secs(2))).await;
-        let Ok(now_stats) = server_stats::fetch(target.addr, &target.host).await else { continue };
+        let Ok(now_stats) = server_stats::fetch(target.addr, &target.host, stats_token.as_deref()).await else { continue };
         let (sent, received) = (shared.sent.load(Ordering::Relaxed), shared.received.load(Ordering::Relaxed));
         let secs = last.0.elapsed().as_secs_f64().max(1e-3);
         let d = now_stats.since(&last.1);
@@ -227,7 +247,7 @@ async fn run(args: Args) -> Result<Report, String> {
     let wall = t0.elapsed();
     shared.measure_to_us.store(peer::unix_us(), Ordering::Relaxed);
     shared.phase.store(DRAINING, Ordering::Relaxed);
-    let b = server_stats::fetch(target.addr, &target.host).await.map_err(|e| format!("stats: {e}"))?;
+    let b = server_stats::fetch(target.addr, &target.host, stats_token.as_deref()).await.map_err(|e| format!("stats: {e}"))?;
     let own_b = crate::stats::process_cpu_seconds();
     // Packets sent in the window may still be on their way (queued at the server, or held up by
     // a pause of the machine): they count as received when they arrive within DRAIN.

@@ -89,6 +89,8 @@ pub(crate) struct Setup {
     pub(crate) publish: Option<Publish>,
     /// The local address to bind media to (one the server can reach).
     pub(crate) local_ip: IpAddr,
+    /// The access token to join with, for a server with API keys.
+    pub(crate) token: Option<String>,
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -108,7 +110,7 @@ pub(crate) async fn run(setup: Setup, shared: Arc<Shared>) -> Outcome {
 
 async fn participate(setup: &Setup, shared: &Shared, stats: &mut StreamStats) -> Result<(), String> {
     let (mut ws, _) = tokio_tungstenite::connect_async(setup.ws_url.as_str()).await.map_err(|e| format!("connect {}: {e}", setup.ws_url))?;
-    let join = ClientMessage::Join(signal::Join { room: setup.room.clone(), name: setup.name.clone(), protocol: Some(1) });
+    let join = ClientMessage::Join(signal::Join { room: setup.room.clone(), name: setup.name.clone(), protocol: Some(1), token: setup.token.clone() });
     send(&mut ws, &join).await?;
     let socket = UdpSocket::bind(SocketAddr::new(setup.local_ip, 0)).await.map_err(|e| format!("udp bind: {e}"))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;

@@ -63,12 +63,16 @@ impl ServerStats {
 }
 
 /// GET `/api/v1/stats` from the server at `addr` (`host` for the Host header).
-pub(crate) async fn fetch(addr: SocketAddr, host: &str) -> Result<ServerStats, String> {
+/// With `token`, as `Authorization: Bearer` (a server with API keys wants a roomList token).
+pub(crate) async fn fetch(addr: SocketAddr, host: &str, token: Option<&str>) -> Result<ServerStats, String> {
     let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let request = hyper::Request::get("/api/v1/stats")
-        .header(hyper::header::HOST, host)
+    let mut request = hyper::Request::get("/api/v1/stats").header(hyper::header::HOST, host);
+    if let Some(token) = token {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
     let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
