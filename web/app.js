@@ -689,6 +689,8 @@ function joinErrorText(err) {
       return 'That name is not valid: use 1–64 characters, without control characters.';
     case 'server_full':
       return 'The server is full right now. Try again later.';
+    case 'shutting_down':
+      return 'The server is shutting down for maintenance and takes nobody new. Try again in a few minutes.';
     case 'unauthorized':
       return `This server needs a valid access token: open the link with a token you were given (${err.message}).`;
     case 'forbidden':
@@ -846,6 +848,11 @@ function wire(c) {
     for (const p of msg.participants) updateTile(p.id);
   });
   c.on('participant_joined', (msg) => { if (mine()) updateTile(msg.participant.id); });
+  c.on('draining', (msg) => {
+    if (!mine()) return;
+    const when = msg.seconds >= 120 ? `${Math.round(msg.seconds / 60)} minutes` : `${msg.seconds} seconds`;
+    showNotice(`The server is shutting down for maintenance: this call ends within ${when}. Nobody new can join now.`, 'warning');
+  });
   c.on('participant_left', (msg) => { if (mine()) removeTile(msg.participant); });
   /** @param {{participant: string}} msg */
   const refresh = (msg) => {

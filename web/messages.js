@@ -66,7 +66,7 @@
 /**
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
- *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'server_full'
+ *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'shutting_down' | 'server_full'
  *   | 'media_failed' | 'too_slow' | 'internal'} ErrorCode
  */
 
@@ -125,6 +125,10 @@
 /** @typedef {{type: 'offer', id: number, sdp: string, tracks: Record<string, TrackRef>}} ServerOfferMessage */
 /** @typedef {{type: 'answer', sdp: string}} ServerAnswerMessage */
 /** @typedef {{type: 'pong', id?: number}} PongMessage */
+/**
+ * The server is shutting down: it closes this session when everyone has left or after `seconds`.
+ * @typedef {{type: 'draining', seconds: number}} DrainingMessage
+ */
 /** @typedef {{type: 'error', code: ErrorCode, message: string, request?: string}} ErrorMessage */
 
 /**
@@ -149,7 +153,7 @@
  * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
  *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
- *   | ErrorMessage | StreamStateMessage | LayersMessage} ServerMessage
+ *   | ErrorMessage | StreamStateMessage | LayersMessage | DrainingMessage} ServerMessage
  */
 
 export {};

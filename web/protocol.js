@@ -106,6 +106,7 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {ErrorMessage} error
  * @property {StreamStateMessage} stream_state what the server sends us of a remote video track
  * @property {LayersMessage} layers dynacast: emitted once the layers it names are the active ones
+ * @property {import('./messages.js').DrainingMessage} draining the server is shutting down
  * @property {RemoteTrackDetail} remotetrack
  * @property {RemoteTrackEndedDetail} remotetrackended
  * @property {ConnectionStateDetail} connectionstatechange
@@ -649,6 +650,9 @@ export class ConfabClient extends EventTarget {
         break;
       case 'layers':
         this.#onLayers(msg);
+        break;
+      case 'draining':
+        this.#emit('draining', msg);
         break;
       default:
         // A message type of a later protocol version: ignore it.

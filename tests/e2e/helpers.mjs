@@ -298,7 +298,15 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
   const consoleErrors = [];
   /** @type {string[]} */
   const pageErrors = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  /** Every console message (the last 40), for the report of a page that did not work. */
+  /** @type {string[]} */
+  const consoleLog = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+    consoleLog.push(`${m.type()}: ${m.text()}`);
+    if (consoleLog.length > 40) consoleLog.shift();
+  });
+  page.on('requestfailed', (r) => consoleLog.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   await page.goto(`${baseUrl}?${new URLSearchParams({ room, name, ...query })}`);
   const p = {
@@ -320,8 +328,21 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
      * fails in waitJoined.
      */
     async clickJoin() {
+      const button = page.getByRole('button', { name: 'Join', exact: true });
+      // The button is enabled once app.js has taken over the form: if it never is, say what
+      // the page loaded (a CI run once saw one of two tabs keep it disabled for 30 s).
+      try {
+        await page.waitForFunction(() => !(/** @type {HTMLButtonElement | null} */ (document.getElementById('join-button'))?.disabled), null, { timeout: 20_000 });
+      } catch (e) {
+        const state = await page.evaluate(() => ({
+          readyState: document.readyState,
+          app: typeof (/** @type {any} */ (window).confab),
+          resources: performance.getEntriesByType('resource').map((r) => `${r.name.split('/').pop()} ${Math.round(r.startTime)}-${Math.round(/** @type {PerformanceResourceTiming} */ (r).responseEnd)}`),
+        })).catch((err) => ({ error: String(err) }));
+        throw new Error(`${name}: the Join button stayed disabled (app.js did not take over the form): ${JSON.stringify(state)}; page errors: ${pageErrors.join(' | ') || 'none'}; console: ${consoleLog.join(' | ') || 'nothing'}: ${e}`);
+      }
       p.clickedAt = Date.now();
-      await page.getByRole('button', { name: 'Join', exact: true }).click({ noWaitAfter: true });
+      await button.click({ noWaitAfter: true });
       return p.clickedAt;
     },
     /** Wait for the call view and learn our participant id. */

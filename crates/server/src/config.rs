@@ -128,6 +128,12 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_KEYS", value_name = "KEY: SECRET", hide_env_values = true)]
     keys: Option<String>,
 
+    /// On SIGTERM (or a first Ctrl-C) confab drains: it refuses new participants, tells those
+    /// present, and exits once they have left or after this long, e.g. `10m`. A second signal
+    /// exits at once [default: 60s].
+    #[arg(long, env = "CONFAB_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = crate::loadtest::parse_duration)]
+    drain_timeout: Option<std::time::Duration>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -177,6 +183,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     keys: Option<std::collections::BTreeMap<String, String>>,
+    drain_timeout: Option<String>,
 }
 
 /// The resolved settings.
@@ -193,6 +200,8 @@ pub(crate) struct Config {
     pub(crate) turn: Option<TurnSettings>,
     /// API keys; none: open mode.
     pub(crate) keys: crate::auth::Keys,
+    /// How long a drain waits for the participants to leave.
+    pub(crate) drain_timeout: std::time::Duration,
 }
 
 /// The built-in STUN/TURN server's settings.
@@ -326,8 +335,14 @@ impl Config {
             (None, Some(map)) => crate::auth::Keys::new(map).map_err(|e| Error::Config(format!("keys: {e}")))?,
             (None, None) => crate::auth::Keys::default(),
         };
+        let drain_timeout = match (cli.drain_timeout, file.drain_timeout) {
+            (Some(d), _) => d,
+            (None, Some(s)) => crate::loadtest::parse_duration(&s).map_err(|e| Error::Config(format!("drain-timeout: {e}")))?,
+            (None, None) => std::time::Duration::from_secs(60),
+        };
         Ok(Config {
             keys,
+            drain_timeout,
             turn,
             http: cli.http.or(file.http).unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
             rtc,

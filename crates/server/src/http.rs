@@ -27,6 +27,18 @@ pub(crate) struct AppState {
     pub(crate) turn: Option<crate::turn_server::TurnHandle>,
     /// API keys; none: open mode.
     pub(crate) keys: crate::auth::Keys,
+    /// Flips to `true` when the server starts draining (SIGTERM, or a first Ctrl-C): joins are
+    /// refused and the sessions are told.
+    pub(crate) drain: watch::Sender<bool>,
+    /// How long a drain waits for the participants to leave.
+    pub(crate) drain_timeout: std::time::Duration,
+}
+
+impl AppState {
+    /// Whether the server is draining.
+    pub(crate) fn draining(&self) -> bool {
+        *self.drain.borrow()
+    }
 }
 
 /// The token of an `Authorization: Bearer` header, if there is one.
@@ -60,6 +72,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::handler))
         .route("/api/v1/stats", get(crate::stats::handler))
         .merge(whip_routes())
         .route("/", get(|| async { asset("/index.html") }))
@@ -80,6 +94,16 @@ fn whip_routes() -> Router<Arc<AppState>> {
         .route("/sessions/{id}", delete(whip::delete).patch(whip::patch).options(whip::options_session))
         .layer(axum::extract::DefaultBodyLimit::max(whip::MAX_SDP_BYTES))
         .layer(axum::middleware::map_response(whip::with_cors))
+}
+
+/// Ready for new participants: 200, or 503 while draining (a load balancer stops sending new
+/// people here).
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
 }
 
 async fn websocket(upgrade: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {

@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod http;
 mod loadtest;
+mod metrics;
 mod net;
 mod registry;
 mod stats;
@@ -98,6 +99,7 @@ fn run(config: Config) -> Result<(), Error> {
             None => None,
         };
         let (shutdown, _) = watch::channel(false);
+        let (drain_tx, _) = watch::channel(false);
         let state = Arc::new(AppState {
             registry: Registry::new(workers.len(), config.max_participants),
             workers,
@@ -106,6 +108,8 @@ fn run(config: Config) -> Result<(), Error> {
             http_sessions: Default::default(),
             turn,
             keys: config.keys.clone(),
+            drain: drain_tx,
+            drain_timeout: config.drain_timeout,
         });
         if !state.keys.enabled() {
             tracing::warn!("no API keys are configured: anyone who can reach this server can join any room (set CONFAB_KEYS, see the README)");
@@ -115,7 +119,7 @@ fn run(config: Config) -> Result<(), Error> {
         let stop = state.clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
-                shutdown_signal().await;
+                drain(&stop).await;
                 tracing::info!("shutting down");
                 let _ = stop.shutdown.send(true);
             })
@@ -159,23 +163,72 @@ fn banner(http: SocketAddr, state: &AppState) {
     println!("  Media: UDP {} (advertised as {})", media.join(", "), advertised.join(", "));
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Wait for a shutdown signal, then drain: refuse new participants, tell those present, and
+/// return when they have all left, when the drain timeout passes, or at a second signal.
+async fn drain(state: &AppState) {
+    let mut signals = Signals::new();
+    signals.next().await;
+    let present = state.registry.participants();
+    if present == 0 {
+        return;
+    }
+    let timeout = state.drain_timeout;
+    tracing::warn!(
+        "draining: {present} participants present; no new ones are taken; exiting when they have left or in {}s (a second Ctrl-C or SIGTERM exits now)",
+        timeout.as_secs()
+    );
+    let _ = state.drain.send(true);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        tokio::select! {
+            () = signals.next() => {
+                tracing::warn!("second signal: exiting now");
+                return;
             }
-            Err(_) => std::future::pending().await,
+            () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                let present = state.registry.participants();
+                if present == 0 {
+                    tracing::info!("drained: everyone has left");
+                    return;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!("drain timeout: closing the sessions of {present} participants");
+                    return;
+                }
+            }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        let term = async {
+            match self.term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
     }
 }

@@ -26,6 +26,11 @@ impl Registry {
         Registry { inner: Mutex::new(Inner { rooms: HashMap::new(), load: vec![0; workers.max(1)], max }) }
     }
 
+    /// Participants present now, in all rooms.
+    pub(crate) fn participants(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).load.iter().sum()
+    }
+
     /// A participant enters `room`: the worker it lives on; `None` when the server is full.
     pub(crate) fn join(&self, room: &str) -> Option<usize> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -10,33 +10,63 @@ use tokio::sync::oneshot;
 use crate::http::AppState;
 use crate::worker::{ToWorker, WorkerStats};
 
-/// The stats document.
+/// The stats document (also what `/metrics` renders).
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Stats {
     /// Seconds since the server started.
-    uptime_seconds: f64,
+    pub(crate) uptime_seconds: f64,
     /// CPU time the whole process has used (user + system), in seconds.
-    process_cpu_seconds: Option<f64>,
-    participants: u64,
-    rooms: u64,
-    datagrams_in: u64,
-    bytes_in: u64,
-    datagrams_unrouted: u64,
-    datagrams_malformed: u64,
-    rtp_in: u64,
-    rtp_forwarded: u64,
-    rtp_forwarded_bytes: u64,
-    datagrams_out: u64,
-    bytes_out: u64,
-    send_dropped: u64,
-    keyframe_requests: u64,
-    layer_switches: u64,
+    pub(crate) process_cpu_seconds: Option<f64>,
+    /// Resident memory of the process, bytes.
+    pub(crate) process_resident_bytes: Option<u64>,
+    pub(crate) participants: u64,
+    pub(crate) rooms: u64,
+    /// Tracks published now.
+    pub(crate) tracks: u64,
+    pub(crate) datagrams_in: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) datagrams_unrouted: u64,
+    pub(crate) datagrams_malformed: u64,
+    pub(crate) rtp_in: u64,
+    pub(crate) rtp_forwarded: u64,
+    pub(crate) rtp_forwarded_bytes: u64,
+    pub(crate) datagrams_out: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) send_dropped: u64,
+    /// Keyframe requests (PLI) sent to publishers.
+    pub(crate) keyframe_requests: u64,
+    /// Keyframe requests (PLI, FIR) received from subscribers.
+    pub(crate) keyframe_requests_received: u64,
+    /// NACKs received from subscribers.
+    pub(crate) nacks_received: u64,
+    /// NACKs sent to publishers.
+    pub(crate) nacks_sent: u64,
+    pub(crate) layer_switches: u64,
     /// WHIP and WHEP sessions open now (they are participants too).
-    http_sessions: usize,
-    workers: usize,
+    pub(crate) http_sessions: usize,
+    pub(crate) workers: usize,
+    /// The built-in STUN/TURN server, if it runs.
+    pub(crate) turn: Option<TurnStats>,
     /// Layer selection per subscriber: its downlink estimate and, per remote video track, the
     /// layer forwarded, the target and why it last changed.
     downlinks: Vec<Downlink>,
+}
+
+/// The built-in TURN server's counters.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct TurnStats {
+    /// Allocations alive now.
+    pub(crate) allocations: u64,
+    /// Allocations made since the start.
+    pub(crate) allocations_total: u64,
+    /// Packets relayed, both directions.
+    pub(crate) relayed_packets: u64,
+    /// Binding requests answered.
+    pub(crate) bindings: u64,
+    /// Requests refused with an error.
+    pub(crate) errors: u64,
+    /// Packets dropped.
+    pub(crate) dropped: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,12 +120,25 @@ pub(crate) async fn handler(State(state): State<Arc<AppState>>, headers: axum::h
 }
 
 /// The server's statistics, summed over the workers.
-async fn stats(state: &AppState) -> Stats {
+pub(crate) async fn stats(state: &AppState) -> Stats {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut total = Stats {
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         process_cpu_seconds: process_cpu_seconds(),
+        process_resident_bytes: process_resident_bytes(),
         workers: state.workers.len(),
         http_sessions: state.http_sessions.len(),
+        turn: state.turn.as_ref().map(|t| {
+            let c = &t.counters;
+            TurnStats {
+                allocations: c.allocations.load(Relaxed),
+                allocations_total: c.allocations_total.load(Relaxed),
+                relayed_packets: c.relayed.load(Relaxed),
+                bindings: c.bindings.load(Relaxed),
+                errors: c.errors.load(Relaxed),
+                dropped: c.dropped.load(Relaxed),
+            }
+        }),
         ..Stats::default()
     };
     for worker in &state.workers {
@@ -103,7 +146,11 @@ async fn stats(state: &AppState) -> Stats {
         if worker.tx.send(ToWorker::Stats(tx)).await.is_err() {
             continue;
         }
-        let Ok(WorkerStats { sfu: s, send_dropped, downlinks }) = rx.await else { continue };
+        let Ok(WorkerStats { sfu: s, tracks, send_dropped, downlinks }) = rx.await else { continue };
+        total.tracks += tracks;
+        total.keyframe_requests_received += s.keyframe_requests_received;
+        total.nacks_received += s.nacks_received;
+        total.nacks_sent += s.nacks_sent;
         total.downlinks.extend(downlinks.into_iter().map(Downlink::from));
         total.layer_switches += s.layer_switches;
         total.participants += s.participants;
@@ -121,6 +168,14 @@ async fn stats(state: &AppState) -> Stats {
         total.send_dropped += send_dropped;
     }
     total
+}
+
+/// Resident memory of this process in bytes, from /proc (Linux); `None` elsewhere.
+pub(crate) fn process_resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // 4 KiB pages on the architectures confab builds for.
+    Some(pages * 4096)
 }
 
 /// User + system CPU time of this process, from /proc (Linux); `None` elsewhere.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +37,36 @@ pub(crate) struct TurnHandle {
     /// Its TURN-over-TLS address, if it has one.
     pub(crate) tls: Option<SocketAddr>,
     secret: Arc<Vec<u8>>,
+    /// What it has done, for the metrics.
+    pub(crate) counters: Arc<TurnCounters>,
+}
+
+/// The TURN server's counters, written by its task after each step and read by the metrics.
+#[derive(Debug, Default)]
+pub(crate) struct TurnCounters {
+    /// Allocations alive now.
+    pub(crate) allocations: AtomicU64,
+    /// Allocations made since the start.
+    pub(crate) allocations_total: AtomicU64,
+    /// Packets relayed, both directions.
+    pub(crate) relayed: AtomicU64,
+    /// Binding requests answered.
+    pub(crate) bindings: AtomicU64,
+    /// Requests answered with an error.
+    pub(crate) errors: AtomicU64,
+    /// Packets dropped.
+    pub(crate) dropped: AtomicU64,
+}
+
+impl TurnCounters {
+    fn update(&self, stats: &turn::Stats, allocations: usize) {
+        self.allocations.store(allocations as u64, Ordering::Relaxed);
+        self.allocations_total.store(stats.allocations, Ordering::Relaxed);
+        self.relayed.store(stats.relayed, Ordering::Relaxed);
+        self.bindings.store(stats.bindings, Ordering::Relaxed);
+        self.errors.store(stats.errors, Ordering::Relaxed);
+        self.dropped.store(stats.dropped, Ordering::Relaxed);
+    }
 }
 
 impl TurnHandle {
@@ -116,8 +147,9 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
         tls_addr = Some(listener.local_addr()?);
         tokio::spawn(accept(listener, Some(acceptor), inputs.clone()));
     }
-    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx));
-    Ok(Some(TurnHandle { addr, advertised, tls: tls_addr, secret }))
+    let counters = Arc::new(TurnCounters::default());
+    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx, counters.clone()));
+    Ok(Some(TurnHandle { addr, advertised, tls: tls_addr, secret, counters }))
 }
 
 /// A TLS acceptor with the certificate chain and key of these PEM files.
@@ -249,6 +281,7 @@ async fn serve(
     relay_ports: Option<PortRange>,
     inputs: mpsc::Sender<Input>,
     mut rx: mpsc::Receiver<Input>,
+    counters: Arc<TurnCounters>,
 ) {
     let mut relays: HashMap<SocketAddr, Relay> = HashMap::new();
     let mut connections: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -294,6 +327,7 @@ async fn serve(
                 }
             }
         }
+        counters.update(server.stats(), relays.len());
         while let Some(t) = server.poll_transmit() {
             // Awaited, not tried: a relay socket's writability is unknown to tokio until its
             // first send, and a UDP send waits only while the kernel's buffer is full.

@@ -105,6 +105,11 @@ pub(crate) async fn whep_participant(
 /// Join `room` as `role` with the offer in `body`, and answer.
 async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, headers: &HeaderMap, body: &[u8]) -> Response {
     let whep = matches!(role, Role::Viewer(_));
+    if state.draining() {
+        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down: it takes no new sessions");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        return response;
+    }
     let room = match signal::validate_room(room) {
         Ok(room) => room.to_string(),
         Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),

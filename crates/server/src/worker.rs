@@ -51,6 +51,8 @@ pub(crate) enum ToSession {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WorkerStats {
     pub(crate) sfu: sfu::Stats,
+    /// Tracks published now.
+    pub(crate) tracks: u64,
     pub(crate) send_dropped: u64,
     pub(crate) downlinks: Vec<sfu::DownlinkStats>,
 }
@@ -147,7 +149,7 @@ fn command(
             }
         }
         ToWorker::Stats(reply) => {
-            let _ = reply.send(WorkerStats { sfu: sfu.stats().clone(), send_dropped, downlinks: sfu.downlinks() });
+            let _ = reply.send(WorkerStats { sfu: sfu.stats().clone(), tracks: sfu.tracks(), send_dropped, downlinks: sfu.downlinks() });
         }
     }
 }

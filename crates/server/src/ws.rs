@@ -50,6 +50,7 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
     let mut last_heard = Instant::now();
     let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let mut shutdown = state.shutdown.subscribe();
+    let mut drain = state.drain.subscribe();
     let end = loop {
         let event = async {
             match joined.as_mut() {
@@ -125,6 +126,14 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
             }
             _ = shutdown.changed() => {
                 break End::Close(CLOSE_GOING_AWAY, "server shutting down", LeaveReason::Disconnected);
+            }
+            Ok(()) = drain.changed() => {
+                if *drain.borrow_and_update() {
+                    let msg = ServerMessage::Draining { seconds: state.drain_timeout.as_secs() };
+                    if send(&mut socket, &msg).await.is_err() {
+                        break End::Gone;
+                    }
+                }
             }
         }
     };
@@ -227,6 +236,9 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
     let refuse = |e: signal::Error| Box::new(ServerMessage::error(e.code(), e.to_string(), Some("join")));
     if let Some(v) = join.protocol.filter(|v| *v != PROTOCOL_VERSION) {
         return Err(refuse(signal::Error::UnsupportedVersion(v)));
+    }
+    if state.draining() {
+        return Err(Box::new(ServerMessage::error(ErrorCode::ShuttingDown, "the server is shutting down: it takes no new participants", Some("join"))));
     }
     let room = signal::validate_room(&join.room).map_err(refuse)?.to_string();
     let access = if state.keys.enabled() {

@@ -347,6 +347,12 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests: u64,
+    /// Keyframe requests (PLI and FIR) received from subscribers.
+    pub keyframe_requests_received: u64,
+    /// NACKs received from subscribers (answered from str0m's send buffers, by RTX).
+    pub nacks_received: u64,
+    /// NACKs sent to publishers for packets lost on their way in.
+    pub nacks_sent: u64,
     /// Simulcast layer switches, resumes and starts on subscribers' outgoing video.
     pub layer_switches: u64,
     /// Participants present now.

@@ -227,6 +227,11 @@ impl Sfu {
         &self.stats
     }
 
+    /// Tracks published now, in every room.
+    pub fn tracks(&self) -> u64 {
+        self.participants.iter().map(|(_, p)| p.published.len() as u64).sum()
+    }
+
     pub(crate) fn pix(&self, id: &ParticipantId) -> Result<Pix, Error> {
         self.by_id.get(id).copied().ok_or(Error::UnknownParticipant)
     }

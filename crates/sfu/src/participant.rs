@@ -62,6 +62,8 @@ pub(crate) struct Participant {
     pub(crate) role: Role,
     /// What it may do there.
     pub(crate) grants: crate::api::Grants,
+    /// str0m's running RTCP counts per stream, to count what is new in each stats event.
+    pub(crate) rtcp_counts: RtcpCounts,
     /// A viewer's m-lines the SFU sends on, from its offer, in order.
     pub(crate) viewer_mids: Vec<(Mid, MediaKind)>,
     /// The room has been told it is there: a member at once, a WHIP publisher once its offer
@@ -337,13 +339,44 @@ impl Participant {
                 trace!(participant = %self.id, loss = ?stats.egress_loss_fraction, rtt = ?stats.rtt, "downlink stats");
                 self.downlink.observe(now, stats.egress_loss_fraction, stats.rtt);
             }
-            RtcEvent::MediaEgressStats(_) | RtcEvent::MediaIngressStats(_) => {}
+            RtcEvent::MediaEgressStats(s) => {
+                let [nacks, keyframes] = self.rtcp_counts.delta((s.mid, s.rid, true), [s.nacks, s.plis + s.firs]);
+                out.stats.nacks_received += nacks;
+                out.stats.keyframe_requests_received += keyframes;
+            }
+            RtcEvent::MediaIngressStats(s) => {
+                let [nacks, _] = self.rtcp_counts.delta((s.mid, s.rid, false), [s.nacks, 0]);
+                out.stats.nacks_sent += nacks;
+            }
             RtcEvent::Connected => {
                 debug!(participant = %self.id, "media connected");
                 self.media_connected = true;
                 out.effects.push_back(Effect::Connected(pix));
             }
             other => trace!(participant = %self.id, ?other, "rtc event"),
+        }
+    }
+}
+
+/// The last cumulative NACK and keyframe-request counts str0m reported per stream (mid, rid,
+/// egress), so that each stats event adds only what is new to the SFU's counters.
+#[derive(Debug, Default)]
+pub(crate) struct RtcpCounts(Vec<((Mid, Option<Rid>, bool), [u64; 2])>);
+
+impl RtcpCounts {
+    /// Record `now` for `stream`; returns the increase since the last report (a stream whose
+    /// counts went down started over: nothing is added).
+    pub(crate) fn delta(&mut self, stream: (Mid, Option<Rid>, bool), now: [u64; 2]) -> [u64; 2] {
+        match self.0.iter_mut().find(|(k, _)| *k == stream) {
+            Some((_, last)) => {
+                let d = [now[0].saturating_sub(last[0]), now[1].saturating_sub(last[1])];
+                *last = now;
+                d
+            }
+            None => {
+                self.0.push((stream, now));
+                now
+            }
         }
     }
 }

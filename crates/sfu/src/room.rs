@@ -48,6 +48,7 @@ impl Sfu {
             ufrag: ufrag.clone(),
             role: role.clone(),
             grants,
+            rtcp_counts: Default::default(),
             viewer_mids: Vec::new(),
             announced: role == Role::Member,
             addrs: Vec::new(),

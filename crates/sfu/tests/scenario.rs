@@ -210,6 +210,10 @@ fn loss_is_repaired_by_nack_and_rtx() {
     let last = frames[frames.len() - 1].number;
     let missing: Vec<u32> = (first..=last).filter(|n| !frames.iter().any(|f| f.number == *n)).collect();
     assert!(missing.len() * 100 <= frames.len(), "frames lost for good: {missing:?}");
+    // Both hops lost packets: the SFU asked ada again and answered bob's NACKs (the counters the
+    // metrics show).
+    let stats = call.sfu.stats();
+    assert!(stats.nacks_sent > 0 && stats.nacks_received > 0, "{stats:?}");
 }
 
 #[test]

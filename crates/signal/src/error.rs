@@ -33,6 +33,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// The access token is valid but does not grant what was asked.
     Forbidden,
+    /// The server is shutting down and takes no new participants.
+    ShuttingDown,
     /// The server cannot take another participant now.
     ServerFull,
     /// The participant's media connection failed; it has been removed.
@@ -60,6 +62,7 @@ impl ErrorCode {
             ErrorCode::UnknownTrack => "unknown_track",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::ServerFull => "server_full",
             ErrorCode::MediaFailed => "media_failed",
             ErrorCode::TooSlow => "too_slow",
@@ -128,6 +131,7 @@ mod tests {
             ErrorCode::UnknownTrack,
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
+            ErrorCode::ShuttingDown,
             ErrorCode::ServerFull,
             ErrorCode::MediaFailed,
             ErrorCode::TooSlow,

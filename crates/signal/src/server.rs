@@ -109,6 +109,12 @@ pub enum ServerMessage {
         /// The rids to keep encoding.
         active: Vec<String>,
     },
+    /// The server is shutting down: it takes no new participants, and closes this session
+    /// when everyone has left or `seconds` have passed, whichever comes first.
+    Draining {
+        /// The most seconds left.
+        seconds: u64,
+    },
     /// Answer to `ping`.
     Pong {
         /// The ping's id.
@@ -270,6 +276,7 @@ mod tests {
             r#"{"type":"error","code":"invalid_room","message":"bad","request":"join"}"#
         );
         assert_eq!(ServerMessage::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
+        assert_eq!(ServerMessage::Draining { seconds: 60 }.to_json(), r#"{"type":"draining","seconds":60}"#);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! What the binary's integration tests share: the `confab` command and a server that is killed
 //! when dropped.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The `confab` binary, with no CONFAB_* setting of the caller's environment leaking in.
@@ -31,11 +33,23 @@ impl Drop for Running {
 #[allow(dead_code)]
 pub(crate) fn server(args: &[&str]) -> (Running, BufReader<ChildStdout>, String) {
     let (running, stdout, banner) = server_banner(args);
-    let url = banner
+    let url = url_of(&banner);
+    (running, stdout, url)
+}
+
+/// The base URL a banner names.
+pub(crate) fn url_of(banner: &[String]) -> String {
+    banner
         .iter()
         .find_map(|line| line.find("http://127.0.0.1:").map(|at| line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_string()))
-        .expect("the banner names the URL");
-    (running, stdout, url)
+        .expect("the banner names the URL")
+}
+
+/// The (first) media address a banner names.
+#[allow(dead_code)]
+pub(crate) fn media_of(banner: &[String]) -> std::net::SocketAddr {
+    let line = banner.iter().find(|l| l.contains("Media: UDP ")).expect("a media line");
+    line.split("Media: UDP ").nth(1).unwrap().split([',', ' ']).next().unwrap().parse().unwrap()
 }
 
 /// [`server`], returning the lines of its banner instead of its URL.
@@ -64,4 +78,45 @@ pub(crate) fn server_banner(args: &[&str]) -> (Running, BufReader<ChildStdout>, 
         }
     }
     (Running(child), stdout, banner)
+}
+
+/// One HTTP/1.1 exchange: (status, headers lower-cased, body).
+#[allow(dead_code)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+#[allow(dead_code)]
+impl Reply {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[allow(dead_code)]
+pub(crate) fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer before reading a body it refuses: ignore a reset while writing it.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply { status, headers, body: body.to_string() }
 }

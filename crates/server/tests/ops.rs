@@ -1,0 +1,149 @@
+//! Operating a real `confab`: Prometheus metrics, readiness, and the graceful drain on SIGTERM
+//! (participants told, joins refused, exit once they leave, at the drain timeout, or at a second
+//! signal).
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+mod common;
+
+use common::http;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn join(base: &str, room: &str) -> (Ws, serde_json::Value) {
+    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    let mut ws = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let msg = serde_json::json!({"type": "join", "room": room, "name": "Op"});
+    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    let reply = next(&mut ws, &["joined", "error"]).await;
+    (ws, reply)
+}
+
+/// The next text message of one of `types`, within 10 s; the close frame as `{"close": code}`.
+async fn next(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("no {types:?} within 10 s")) {
+            Some(Ok(Message::Text(text))) => {
+                let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if types.contains(&msg["type"].as_str().unwrap_or("")) {
+                    return msg;
+                }
+            }
+            Some(Ok(Message::Close(frame))) => return serde_json::json!({"close": frame.map(|f| u16::from(f.code))}),
+            Some(Ok(_)) => {}
+            other => panic!("the socket ended waiting for {types:?}: {other:?}"),
+        }
+    }
+}
+
+fn signal(server: &common::Running, name: &str) {
+    let status = std::process::Command::new("kill").arg(format!("-{name}")).arg(server.0.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Wait up to `limit` for the server to exit; its exit status.
+fn exited(server: &mut common::Running, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.split([' ', '{']).next() == Some(name)).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_what_is_there_in_the_prometheus_text_format() {
+    let (_server, _out, banner) = common::server_banner(&["--turn", "127.0.0.1:0"]);
+    let base = common::url_of(&banner);
+    let r = http(&base, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(metric(&r.body, "confab_participants"), 0.0);
+    assert_eq!(metric(&r.body, "confab_up"), 1.0);
+    assert_eq!(metric(&r.body, "confab_turn_allocations"), 0.0);
+    assert!(metric(&r.body, "process_resident_memory_bytes") > 1e6);
+    // Garbage on the media port is counted as dropped.
+    let media = common::media_of(&banner);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        udp.send_to(b"\x00\x01 not a packet", media).unwrap();
+    }
+    let (_a, joined) = join(&base, "metrics").await;
+    assert_eq!(joined["type"], "joined");
+    let (_b, _) = join(&base, "metrics").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = http(&base, "GET", "/metrics", &[], b"").body;
+        let dropped: f64 = body.lines().filter(|l| l.starts_with("confab_datagrams_dropped_total{")).map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum();
+        if metric(&body, "confab_participants") == 2.0 && metric(&body, "confab_rooms") == 1.0 && dropped >= 3.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(http(&base, "GET", "/readyz", &[], b"").status, 200);
+
+    // With API keys, a roomList token as Bearer.
+    let (_server, _out, base) = common::server(&["--keys", "k: a-secret-of-at-least-thirty-two-characters"]);
+    let r = http(&base, "GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(http(&base, "GET", "/readyz", &[], b"").status, 200, "readiness needs no token");
+}
+
+#[tokio::test]
+async fn sigterm_drains_tells_the_participants_refuses_joins_and_exits_when_they_leave() {
+    let (mut server, _out, base) = common::server(&["--drain-timeout", "30s"]);
+    let (mut ws, joined) = join(&base, "drain").await;
+    assert_eq!(joined["type"], "joined");
+    signal(&server, "TERM");
+    let told = next(&mut ws, &["draining"]).await;
+    assert_eq!(told["seconds"], 30, "{told}");
+    assert_eq!(http(&base, "GET", "/readyz", &[], b"").status, 503);
+    assert_eq!(metric(&http(&base, "GET", "/metrics", &[], b"").body, "confab_up"), 0.0);
+    let (_late, refused) = join(&base, "drain").await;
+    assert_eq!(refused["code"], "shutting_down", "{refused}");
+    let whip = http(&base, "POST", "/whip/drain", &[("Content-Type", "application/sdp")], b"v=0\r\n");
+    assert_eq!(whip.status, 503);
+    assert!(whip.header("retry-after").is_some());
+    // Still serving the one present, until it leaves.
+    assert!(exited(&mut server, Duration::from_millis(500)).is_none(), "exited with a participant present");
+    ws.send(Message::Text(r#"{"type":"leave"}"#.into())).await.unwrap();
+    let status = exited(&mut server, Duration::from_secs(5)).expect("exits once everyone has left");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn the_drain_timeout_closes_the_sessions_and_a_second_signal_exits_at_once() {
+    let (mut server, _out, base) = common::server(&["--drain-timeout", "1s"]);
+    let (mut ws, _) = join(&base, "timeout").await;
+    let started = Instant::now();
+    signal(&server, "TERM");
+    assert_eq!(next(&mut ws, &["draining"]).await["seconds"], 1);
+    assert_eq!(next(&mut ws, &[]).await, serde_json::json!({"close": 1001}));
+    assert!(exited(&mut server, Duration::from_secs(5)).is_some_and(|s| s.success()));
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+
+    let (mut server, _out, base) = common::server(&["--drain-timeout", "10m"]);
+    let (mut ws, _) = join(&base, "twice").await;
+    signal(&server, "INT");
+    next(&mut ws, &["draining"]).await;
+    signal(&server, "INT");
+    assert!(exited(&mut server, Duration::from_secs(3)).is_some(), "a second Ctrl-C exits at once");
+
+    // With nobody there, the first signal exits.
+    let (mut server, _out, _) = common::server(&[]);
+    signal(&server, "TERM");
+    assert!(exited(&mut server, Duration::from_secs(3)).is_some_and(|s| s.success()));
+}
