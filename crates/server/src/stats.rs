@@ -49,7 +49,7 @@ pub(crate) struct Stats {
     pub(crate) turn: Option<TurnStats>,
     /// Layer selection per subscriber: its downlink estimate and, per remote video track, the
     /// layer forwarded, the target and why it last changed.
-    downlinks: Vec<Downlink>,
+    pub(crate) downlinks: Vec<Downlink>,
 }
 
 /// The built-in TURN server's counters.
@@ -70,7 +70,7 @@ pub(crate) struct TurnStats {
 }
 
 #[derive(Debug, Serialize)]
-struct Downlink {
+pub(crate) struct Downlink {
     participant: String,
     estimate_bps: Option<u64>,
     tracks: Vec<DownlinkTrack>,
