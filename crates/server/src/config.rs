@@ -53,10 +53,25 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_LOG", value_name = "FILTER")]
     log: Option<String>,
 
+    /// Log lines as `text` for people or `json` (one object per line: timestamp, level, target,
+    /// fields) for a log collector [default: text].
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_name = "TEXT|JSON")]
+    log_format: Option<LogFormat>,
+
     /// The most participants (WebSocket, WHIP and WHEP alike) the server takes at once; one more
     /// is refused (`server_full`, HTTP 503) [default: no limit].
     #[arg(long, env = "CONFAB_MAX_PARTICIPANTS", value_name = "N")]
     max_participants: Option<NonZeroUsize>,
+
+    /// The most participants one room takes; one more gets `room_full` (HTTP 503 for WHIP and
+    /// WHEP) [default: no limit].
+    #[arg(long, env = "CONFAB_MAX_ROOM_PARTICIPANTS", value_name = "N")]
+    max_room_participants: Option<NonZeroUsize>,
+
+    /// The most rooms open at once; a join that would open one more gets `server_full`
+    /// [default: no limit].
+    #[arg(long, env = "CONFAB_MAX_ROOMS", value_name = "N")]
+    max_rooms: Option<NonZeroUsize>,
 
     /// Estimate each subscriber's downlink and fit its video to it: layers, pausing, pacing
     /// (`on`). `off` forwards the best layer each tile can use whatever the link, as on a LAN
@@ -151,6 +166,14 @@ pub(crate) enum Command {
     Token(crate::token::Args),
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
 /// An option that is `on` or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -168,7 +191,10 @@ struct FileConfig {
     public_ip: Option<Vec<IpAddr>>,
     workers: Option<NonZeroUsize>,
     log: Option<String>,
+    log_format: Option<LogFormat>,
     max_participants: Option<NonZeroUsize>,
+    max_room_participants: Option<NonZeroUsize>,
+    max_rooms: Option<NonZeroUsize>,
     congestion_control: Option<Toggle>,
     turn: Option<SocketAddr>,
     no_turn: Option<bool>,
@@ -194,7 +220,10 @@ pub(crate) struct Config {
     pub(crate) public_ips: Vec<IpAddr>,
     pub(crate) workers: usize,
     pub(crate) log: String,
+    pub(crate) log_format: LogFormat,
     pub(crate) max_participants: usize,
+    pub(crate) max_room_participants: usize,
+    pub(crate) max_rooms: usize,
     pub(crate) congestion_control: bool,
     /// The STUN/TURN server, unless switched off.
     pub(crate) turn: Option<TurnSettings>,
@@ -349,7 +378,10 @@ impl Config {
             public_ips,
             workers,
             log: cli.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_format: cli.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             max_participants: cli.max_participants.or(file.max_participants).map_or(usize::MAX, NonZeroUsize::get),
+            max_room_participants: cli.max_room_participants.or(file.max_room_participants).map_or(usize::MAX, NonZeroUsize::get),
+            max_rooms: cli.max_rooms.or(file.max_rooms).map_or(usize::MAX, NonZeroUsize::get),
             congestion_control: cli.congestion_control.or(file.congestion_control) != Some(Toggle::Off),
         })
     }

@@ -68,7 +68,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        config::LogFormat::Text => logs.init(),
+        config::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -101,7 +105,10 @@ fn run(config: Config) -> Result<(), Error> {
         let (shutdown, _) = watch::channel(false);
         let (drain_tx, _) = watch::channel(false);
         let state = Arc::new(AppState {
-            registry: Registry::new(workers.len(), config.max_participants),
+            registry: Registry::new(
+                workers.len(),
+                registry::Limits { participants: config.max_participants, per_room: config.max_room_participants, rooms: config.max_rooms },
+            ),
             workers,
             shutdown,
             started: std::time::Instant::now(),

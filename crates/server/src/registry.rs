@@ -10,20 +10,61 @@ pub(crate) struct Registry {
     inner: Mutex<Inner>,
 }
 
+/// What the registry takes at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Participants in all (`--max-participants`).
+    pub(crate) participants: usize,
+    /// Participants in one room (`--max-room-participants`).
+    pub(crate) per_room: usize,
+    /// Rooms open at once (`--max-rooms`).
+    pub(crate) rooms: usize,
+}
+
+impl Limits {
+    /// No limit at all.
+    #[cfg(test)]
+    pub(crate) const NONE: Limits = Limits { participants: usize::MAX, per_room: usize::MAX, rooms: usize::MAX };
+}
+
+/// Why a participant was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The server has its most participants.
+    ServerFull,
+    /// The room has its most participants.
+    RoomFull,
+    /// A new room, and the server has its most rooms.
+    TooManyRooms,
+    /// `join_existing` of a room nobody is in.
+    NoRoom,
+}
+
+impl Refusal {
+    /// What to tell the client.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Refusal::ServerFull => "the server is full: it takes no more participants now",
+            Refusal::RoomFull => "the room is full: it takes no more participants now",
+            Refusal::TooManyRooms => "the server has as many rooms open as it takes: join an existing room, or try later",
+            Refusal::NoRoom => "no such room",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     /// room -> (worker, participants)
     rooms: HashMap<String, (usize, usize)>,
     /// participants per worker
     load: Vec<usize>,
-    /// The most participants the server takes (`--max-participants`).
-    max: usize,
+    limits: Limits,
 }
 
 impl Registry {
-    /// A registry of `workers` workers taking at most `max` participants in all.
-    pub(crate) fn new(workers: usize, max: usize) -> Registry {
-        Registry { inner: Mutex::new(Inner { rooms: HashMap::new(), load: vec![0; workers.max(1)], max }) }
+    /// A registry of `workers` workers taking at most what `limits` allow.
+    pub(crate) fn new(workers: usize, limits: Limits) -> Registry {
+        Registry { inner: Mutex::new(Inner { rooms: HashMap::new(), load: vec![0; workers.max(1)], limits }) }
     }
 
     /// Participants present now, in all rooms.
@@ -31,31 +72,35 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).load.iter().sum()
     }
 
-    /// A participant enters `room`: the worker it lives on; `None` when the server is full.
-    pub(crate) fn join(&self, room: &str) -> Option<usize> {
+    /// A participant enters `room` (opened if nobody is in it): the worker it lives on.
+    pub(crate) fn join(&self, room: &str) -> Result<usize, Refusal> {
+        self.enter(room, true)
+    }
+
+    /// A participant enters `room` if somebody is in it already (a WHEP player).
+    pub(crate) fn join_existing(&self, room: &str) -> Result<usize, Refusal> {
+        self.enter(room, false)
+    }
+
+    fn enter(&self, room: &str, open: bool) -> Result<usize, Refusal> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let Inner { rooms, load, max } = &mut *inner;
-        if load.iter().sum::<usize>() >= *max {
-            return None;
+        let Inner { rooms, load, limits } = &mut *inner;
+        let exists = rooms.contains_key(room);
+        if !exists && !open {
+            return Err(Refusal::NoRoom);
+        }
+        if load.iter().sum::<usize>() >= limits.participants {
+            return Err(Refusal::ServerFull);
+        }
+        if !exists && rooms.len() >= limits.rooms {
+            return Err(Refusal::TooManyRooms);
         }
         let entry = rooms.entry(room.to_string()).or_insert_with(|| {
             let least = (0..load.len()).min_by_key(|&w| load[w]).unwrap_or(0);
             (least, 0)
         });
-        entry.1 += 1;
-        load[entry.0] += 1;
-        Some(entry.0)
-    }
-
-    /// A participant enters `room` if it exists (has someone in it): `Ok(worker)`; `Err(true)`
-    /// when the server is full, `Err(false)` when there is no such room.
-    pub(crate) fn join_existing(&self, room: &str) -> Result<usize, bool> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let Inner { rooms, load, max } = &mut *inner;
-        let full = load.iter().sum::<usize>() >= *max;
-        let entry = rooms.get_mut(room).ok_or(false)?;
-        if full {
-            return Err(true);
+        if entry.1 >= limits.per_room {
+            return Err(Refusal::RoomFull);
         }
         entry.1 += 1;
         load[entry.0] += 1;
@@ -88,7 +133,7 @@ mod tests {
 
     #[test]
     fn rooms_stay_on_their_worker_and_spread_by_load() {
-        let r = Registry::new(2, usize::MAX);
+        let r = Registry::new(2, Limits::NONE);
         let a = r.join("a");
         assert_eq!(r.join("a"), a);
         let b = r.join("b");
@@ -100,18 +145,32 @@ mod tests {
         r.join("a");
         assert_eq!(r.rooms(), 2);
         r.leave("nope");
-        assert_eq!(r.join_existing("nope"), Err(false));
-        assert_eq!(r.join_existing("a").ok(), r.join("a"));
+        assert_eq!(r.join_existing("nope"), Err(Refusal::NoRoom));
+        assert_eq!(r.join_existing("a"), r.join("a"));
     }
 
     #[test]
     fn a_full_server_takes_nobody_until_someone_leaves() {
-        let r = Registry::new(2, 2);
-        assert!(r.join("a").is_some() && r.join("b").is_some());
-        assert_eq!(r.join("a"), None);
-        assert_eq!(r.join_existing("a"), Err(true));
-        assert_eq!(r.join_existing("c"), Err(false));
+        let r = Registry::new(2, Limits { participants: 2, ..Limits::NONE });
+        assert!(r.join("a").is_ok() && r.join("b").is_ok());
+        assert_eq!(r.join("a"), Err(Refusal::ServerFull));
+        assert_eq!(r.join_existing("a"), Err(Refusal::ServerFull));
+        assert_eq!(r.join_existing("c"), Err(Refusal::NoRoom));
         r.leave("b");
-        assert!(r.join("c").is_some());
+        assert!(r.join("c").is_ok());
+    }
+
+    #[test]
+    fn a_full_room_and_too_many_rooms_are_refused_and_a_refusal_leaves_no_room_behind() {
+        let r = Registry::new(1, Limits { per_room: 2, rooms: 2, ..Limits::NONE });
+        assert!(r.join("a").is_ok() && r.join("a").is_ok());
+        assert_eq!(r.join("a"), Err(Refusal::RoomFull));
+        assert_eq!(r.join_existing("a"), Err(Refusal::RoomFull));
+        assert!(r.join("b").is_ok());
+        assert_eq!(r.join("c"), Err(Refusal::TooManyRooms));
+        assert_eq!(r.rooms(), 2);
+        r.leave("b");
+        assert!(r.join("c").is_ok(), "a room closed makes room for another");
+        assert_eq!(r.participants(), 3);
     }
 }

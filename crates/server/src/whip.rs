@@ -146,16 +146,14 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, head
     if let Err(e) = str0m::change::SdpOffer::from_sdp_string(sdp) {
         return text(StatusCode::BAD_REQUEST, format!("the SDP offer does not parse: {}", plain(&e.to_string())));
     }
-    let worker = if whep {
-        match state.registry.join_existing(&room) {
-            Ok(worker) => worker,
-            Err(true) => return busy(),
-            Err(false) => return text(StatusCode::NOT_FOUND, format!("no room {room:?}")),
-        }
-    } else {
-        match state.registry.join(&room) {
-            Some(worker) => worker,
-            None => return busy(),
+    let entered = if whep { state.registry.join_existing(&room) } else { state.registry.join(&room) };
+    let worker = match entered {
+        Ok(worker) => worker,
+        Err(crate::registry::Refusal::NoRoom) => return text(StatusCode::NOT_FOUND, format!("no room {room:?}")),
+        Err(refusal) => {
+            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, refusal.message());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            return response;
         }
     };
     let participant = ParticipantId::new(crate::ws::new_participant_id());

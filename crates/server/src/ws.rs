@@ -261,8 +261,12 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
         None => (sfu::Grants::default(), signal::Grants::default()),
     };
     let participant = ParticipantId::new(new_participant_id());
-    let Some(worker) = state.registry.join(&room) else {
-        return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is full: it takes no more participants now", Some("join"))));
+    let worker = match state.registry.join(&room) {
+        Ok(worker) => worker,
+        Err(refusal) => {
+            let code = if refusal == crate::registry::Refusal::RoomFull { ErrorCode::RoomFull } else { ErrorCode::ServerFull };
+            return Err(Box::new(ServerMessage::error(code, refusal.message(), Some("join"))));
+        }
     };
     let (tx, rx) = mpsc::channel(SESSION_QUEUE);
     let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, grants, session: tx };

@@ -147,3 +147,36 @@ async fn the_drain_timeout_closes_the_sessions_and_a_second_signal_exits_at_once
     signal(&server, "TERM");
     assert!(exited(&mut server, Duration::from_secs(3)).is_some_and(|s| s.success()));
 }
+
+#[tokio::test]
+async fn room_and_room_count_limits_refuse_with_their_own_codes() {
+    let (_server, _out, base) = common::server(&["--max-room-participants", "1", "--max-rooms", "1"]);
+    let (_first, joined) = join(&base, "small").await;
+    assert_eq!(joined["type"], "joined");
+    let (_second, refused) = join(&base, "small").await;
+    assert_eq!(refused["code"], "room_full", "{refused}");
+    let (_third, refused) = join(&base, "another").await;
+    assert_eq!(refused["code"], "server_full", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("rooms"), "{refused}");
+    let whip = http(&base, "POST", "/whip/small", &[("Content-Type", "application/sdp")], b"v=0\r\n");
+    assert!(whip.status == 503 || whip.status == 400, "{} {}", whip.status, whip.body);
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    use std::io::BufRead;
+    let mut child = common::confab()
+        .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--no-turn", "--workers", "1", "--log-format", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(log["level"], "WARN", "{log}");
+    assert!(log["message"].as_str().unwrap().contains("no API keys are configured"), "{log}");
+    assert!(log["timestamp"].is_string(), "{log}");
+}

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The server cannot take another participant now.
     ServerFull,
+    /// The room cannot take another participant.
+    RoomFull,
     /// The participant's media connection failed; it has been removed.
     MediaFailed,
     /// The client did not read its messages fast enough; it has been removed.
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::ServerFull => "server_full",
+            ErrorCode::RoomFull => "room_full",
             ErrorCode::MediaFailed => "media_failed",
             ErrorCode::TooSlow => "too_slow",
             ErrorCode::Internal => "internal",
@@ -133,6 +136,7 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::ShuttingDown,
             ErrorCode::ServerFull,
+            ErrorCode::RoomFull,
             ErrorCode::MediaFailed,
             ErrorCode::TooSlow,
             ErrorCode::Internal,
