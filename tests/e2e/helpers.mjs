@@ -135,7 +135,7 @@ export function qualityLimit(t, ok, message, t0, t1 = Date.now()) {
 }
 
 /** The first URL the server prints is the page to open. */
-const URL_RE = /http:\/\/[^\s/]+:\d+\//;
+const URL_RE = /https?:\/\/[^\s/]+:\d+\//;
 
 /**
  * Start the server binary (env CONFAB_BIN, default target/debug/confab) on ephemeral ports and
@@ -287,7 +287,8 @@ export async function until(what, fn, { timeout = 15_000, interval = 200 } = {})
  *   `query`: more URL parameters of the page (e.g. `{res: '540'}`)
  */
 export async function openParticipant(browser, baseUrl, { room, name, initScript, query = {}, viewport = { width: 960, height: 600 } }) {
-  const context = await browser.newContext({ viewport });
+  // HTTPS tests run confab with a self-signed certificate, as a person on a LAN would.
+  const context = await browser.newContext({ viewport, ignoreHTTPSErrors: true });
   // The page's own clock of the Join: when the form's submit event fires.
   await context.addInitScript(() => {
     document.addEventListener('submit', () => { /** @type {any} */ (window).__joinSubmitAt = performance.now(); }, true);

@@ -124,17 +124,24 @@ pub(crate) struct Cli {
     turn_max_bitrate: Option<u64>,
 
     /// TCP address of TURN over TLS (`turns:`), which gets clients through firewalls that pass only
-    /// TLS; needs --tls-cert and --tls-key [default: off].
+    /// TLS; uses the certificate of --tls-cert and --tls-key [default: off].
     #[arg(long, env = "CONFAB_TURN_TLS", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     turn_tls: Option<SocketAddr>,
 
-    /// The TLS certificate chain, PEM (for --turn-tls).
-    #[arg(long, env = "CONFAB_TLS_CERT", value_name = "FILE")]
+    /// A TLS certificate chain, PEM: with --tls-key, the HTTP port serves HTTPS and WSS (browsers
+    /// give the camera only to secure pages), and --turn-tls uses it.
+    #[arg(long, env = "CONFAB_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
 
-    /// The TLS private key, PEM (for --turn-tls).
-    #[arg(long, env = "CONFAB_TLS_KEY", value_name = "FILE")]
+    /// The private key of --tls-cert, PEM.
+    #[arg(long, env = "CONFAB_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS and WSS with a certificate made at start for this machine's names (localhost,
+    /// its host name and addresses): a phone on the LAN gets a secure page, once its user accepts
+    /// the certificate [default: plain HTTP, or HTTPS with --tls-cert].
+    #[arg(long, env = "CONFAB_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
 
     /// API keys for access tokens: `KEY: SECRET` pairs, separated by commas or new lines (in the
     /// config file, a `[keys]` table). With keys, nothing joins, publishes or administers without
@@ -208,6 +215,7 @@ struct FileConfig {
     turn_tls: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
     keys: Option<std::collections::BTreeMap<String, String>>,
     drain_timeout: Option<String>,
 }
@@ -231,6 +239,17 @@ pub(crate) struct Config {
     pub(crate) keys: crate::auth::Keys,
     /// How long a drain waits for the participants to leave.
     pub(crate) drain_timeout: std::time::Duration,
+    /// HTTPS on the HTTP port, if asked for.
+    pub(crate) http_tls: Option<HttpTls>,
+}
+
+/// Where the HTTP port's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HttpTls {
+    /// These PEM files: certificate chain, key.
+    Files(PathBuf, PathBuf),
+    /// Made at start.
+    SelfSigned,
 }
 
 /// The built-in STUN/TURN server's settings.
@@ -318,6 +337,16 @@ impl Config {
                 usize::from(rtc.port()) + workers - 1
             )));
         }
+        let tls_files = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(Error::Config("--tls-cert and --tls-key go together".into())),
+        };
+        let http_tls = match (cli.tls_self_signed || file.tls_self_signed == Some(true), &tls_files) {
+            (true, Some(_)) => return Err(Error::Config("--tls-self-signed and --tls-cert exclude each other".into())),
+            (true, None) => Some(HttpTls::SelfSigned),
+            (false, files) => files.clone().map(|(cert, key)| HttpTls::Files(cert, key)),
+        };
         let turn = if cli.no_turn || file.no_turn == Some(true) {
             None
         } else {
@@ -352,10 +381,10 @@ impl Config {
                     None => file.turn_relay_ports.map(|r| r.parse().map_err(|e| Error::Config(format!("turn-relay-ports: {e}")))).transpose()?,
                 },
                 max_bitrate: cli.turn_max_bitrate.or(file.turn_max_bitrate),
-                tls: match (cli.turn_tls.or(file.turn_tls), cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
-                    (Some(addr), Some(cert), Some(key)) => Some((addr, cert, key)),
-                    (Some(_), _, _) => return Err(Error::Config("--turn-tls needs --tls-cert and --tls-key".into())),
-                    _ => None,
+                tls: match (cli.turn_tls.or(file.turn_tls), tls_files) {
+                    (Some(addr), Some((cert, key))) => Some((addr, cert, key)),
+                    (Some(_), None) => return Err(Error::Config("--turn-tls needs --tls-cert and --tls-key".into())),
+                    (None, _) => None,
                 },
             })
         };
@@ -372,6 +401,7 @@ impl Config {
         Ok(Config {
             keys,
             drain_timeout,
+            http_tls,
             turn,
             http: cli.http.or(file.http).unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
             rtc,

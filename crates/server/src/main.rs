@@ -10,6 +10,7 @@ mod metrics;
 mod net;
 mod registry;
 mod stats;
+mod tls;
 mod token;
 mod turn_server;
 mod udp;
@@ -98,6 +99,18 @@ fn run(config: Config) -> Result<(), Error> {
             .await
             .map_err(|source| Error::Bind { what: "HTTP", addr: config.http, source })?;
         let http_addr = listener.local_addr()?;
+        // HTTPS: HTTP/1.1 over TLS (axum serves HTTP/1 here), WebSocket upgrades included.
+        let alpn: &[&[u8]] = &[b"http/1.1"];
+        let (acceptor, self_signed) = match &config.http_tls {
+            None => (None, None),
+            Some(config::HttpTls::Files(cert, key)) => (Some(tls::acceptor_from_pem(cert, key, alpn)?), None),
+            Some(config::HttpTls::SelfSigned) => {
+                let mut ips = net::local_ips(http_addr.is_ipv6());
+                ips.extend(config.public_ips.iter().copied());
+                let (acceptor, fingerprint) = tls::self_signed(tls::machine_names(&ips), alpn)?;
+                (Some(acceptor), Some(fingerprint))
+            }
+        };
         let turn = match &config.turn {
             Some(settings) => turn_server::start(settings, &config.public_ips).await?,
             None => None,
@@ -121,34 +134,44 @@ fn run(config: Config) -> Result<(), Error> {
         if !state.keys.enabled() {
             tracing::warn!("no API keys are configured: anyone who can reach this server can join any room (set CONFAB_KEYS, see the README)");
         }
-        banner(http_addr, &state);
+        banner(http_addr, acceptor.is_some(), self_signed.as_deref(), &state);
         let app = http::router(state.clone());
         let stop = state.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                drain(&stop).await;
-                tracing::info!("shutting down");
-                let _ = stop.shutdown.send(true);
-            })
-            .await?;
+        let stopped = async move {
+            drain(&stop).await;
+            tracing::info!("shutting down");
+            let _ = stop.shutdown.send(true);
+        };
+        match acceptor {
+            Some(acceptor) => axum::serve(tls::TlsListener::new(listener, acceptor)?, app).with_graceful_shutdown(stopped).await?,
+            None => axum::serve(listener, app).with_graceful_shutdown(stopped).await?,
+        }
         Ok(())
     })
 }
 
 /// What a person needs to know after `cargo run`: where to point the browser.
-fn banner(http: SocketAddr, state: &AppState) {
+fn banner(http: SocketAddr, tls: bool, self_signed: Option<&str>, state: &AppState) {
     let port = http.port();
+    let scheme = if tls { "https" } else { "http" };
     println!("confab {} is running.", env!("CARGO_PKG_VERSION"));
     if http.ip().is_unspecified() {
-        println!("  Open http://localhost:{port}/ in two browser tabs to start a call.");
+        println!("  Open {scheme}://localhost:{port}/ in two browser tabs to start a call.");
         let lan: Vec<IpAddr> = net::local_ips(http.is_ipv6()).into_iter().filter(|ip| !ip.is_loopback()).collect();
         for ip in lan {
             let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
-            println!("  On your network: http://{host}:{port}/ (browsers allow the camera only over HTTPS or on localhost)");
+            if tls {
+                println!("  On your network: https://{host}:{port}/");
+            } else {
+                println!("  On your network: http://{host}:{port}/ (browsers allow the camera only over HTTPS or on localhost: see --tls-self-signed)");
+            }
         }
     } else {
         let host = if http.is_ipv6() { format!("[{}]", http.ip()) } else { http.ip().to_string() };
-        println!("  Open http://{host}:{port}/ in two browser tabs to start a call.");
+        println!("  Open {scheme}://{host}:{port}/ in two browser tabs to start a call.");
+    }
+    if let Some(fingerprint) = self_signed {
+        println!("  The certificate is self-signed: browsers ask to accept it once (SHA-256 {fingerprint}).");
     }
     if state.keys.enabled() {
         let names: Vec<&str> = state.keys.names().collect();

@@ -142,7 +142,7 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
     }
     let mut tls_addr = None;
     if let Some((tls, cert, key)) = &settings.tls {
-        let acceptor = tls_acceptor(cert, key)?;
+        let acceptor = crate::tls::acceptor_from_pem(cert, key, &[])?;
         let listener = TcpListener::bind(tls).await.map_err(|source| Error::Bind { what: "TURN over TLS", addr: *tls, source })?;
         tls_addr = Some(listener.local_addr()?);
         tokio::spawn(accept(listener, Some(acceptor), inputs.clone()));
@@ -150,27 +150,6 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
     let counters = Arc::new(TurnCounters::default());
     tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx, counters.clone()));
     Ok(Some(TurnHandle { addr, advertised, tls: tls_addr, secret, counters }))
-}
-
-/// A TLS acceptor with the certificate chain and key of these PEM files.
-fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor, Error> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &str, e: &dyn std::fmt::Display| Error::Config(format!("{what}: {e}"));
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| bad(&format!("--tls-cert {}", cert.display()), &e))?;
-    if chain.is_empty() {
-        return Err(Error::Config(format!("--tls-cert {}: no certificate in it", cert.display())));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(&format!("--tls-key {}", key.display()), &e))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad("TLS", &e))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| bad("--tls-cert/--tls-key", &e))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// What the TURN task hears from relay readers and TCP connections.
