@@ -142,3 +142,26 @@ test('server unreachable: a clear notice, no hang', { timeout: 60_000 }, async (
     await doomed.stop();
   }
 });
+
+test('a module cut off while the page loads: a notice offers to load it again, and that works', { timeout: 60_000 }, async (t) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    // As when the network changes under a loading page: one of app.js's modules never arrives.
+    let cut = true;
+    await page.route('**/stats.js', (route) => (cut ? route.abort('internetdisconnected') : route.continue()));
+    await page.goto(`${server.url}?room=${ROOM}&name=Cut`);
+    const notice = page.locator('#notice');
+    await notice.waitFor({ state: 'visible', timeout: 20_000 });
+    const text = await notice.textContent();
+    t.diagnostic(`notice: ${text}`);
+    assert.match(text ?? '', /did not finish loading/);
+    assert.equal(await page.isDisabled('#join-button'), true);
+    cut = false;
+    await page.getByRole('button', { name: 'Load it again' }).click();
+    await page.waitForFunction(() => /** @type {any} */ (window).confab !== undefined, null, { timeout: 10_000 });
+    assert.equal(await page.isDisabled('#join-button'), false);
+  } finally {
+    await context.close();
+  }
+});

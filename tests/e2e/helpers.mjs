@@ -310,6 +310,19 @@ export async function openParticipant(browser, baseUrl, { room, name, initScript
   page.on('requestfailed', (r) => consoleLog.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   await page.goto(`${baseUrl}?${new URLSearchParams({ room, name, ...query })}`);
+  // The tests that add network interfaces (a veth for the LAN address, a namespace per shaped
+  // subscriber) make Chromium see a network change, and it aborts the requests in flight with
+  // ERR_NETWORK_CHANGED: a page whose modules were cut off never runs app.js. Such a page is
+  // loaded again, as its user would (two CI runs saw it; see clickJoin's report).
+  for (let attempt = 1; ; attempt++) {
+    const ready = await page.waitForFunction(() => /** @type {any} */ (window).confab !== undefined, null, { timeout: 10_000 }).then(() => true, () => false);
+    if (ready) break;
+    const cut = consoleLog.some((l) => l.includes('ERR_NETWORK_CHANGED'));
+    if (!cut || attempt === 3) break;
+    console.log(`# ${name}: the page's modules were cut off by a network change; loading it again`);
+    consoleLog.length = 0;
+    await page.reload();
+  }
   const p = {
     name,
     room,

@@ -5,6 +5,7 @@
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/index.html", "text/html; charset=utf-8", include_bytes!("../../../web/index.html")),
     ("/app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/app.js")),
+    ("/boot.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/boot.js")),
     ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
     ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
     ("/stats.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/stats.js")),
