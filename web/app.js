@@ -710,6 +710,8 @@ function closedText(d) {
       return 'Your media connection failed, so you were removed from the call. Join again to retry.';
     case 'too_slow':
       return 'Your connection was too slow, so you were removed from the call.';
+    case 'removed':
+      return 'An administrator removed you from the call.';
     case 'server_full':
       return 'The server is full right now. Try again later.';
     case 'internal':
@@ -848,6 +850,12 @@ function wire(c) {
     for (const p of msg.participants) updateTile(p.id);
   });
   c.on('participant_joined', (msg) => { if (mine()) updateTile(msg.participant.id); });
+  c.on('localmute', ({ source, muted }) => {
+    if (!mine()) return;
+    syncButtons();
+    const what = source === 'microphone' ? 'microphone' : source === 'camera' ? 'camera' : 'screen share';
+    showNotice(muted ? `An administrator turned off your ${what}.` : `An administrator turned your ${what} back on.`, 'warning');
+  });
   c.on('draining', (msg) => {
     if (!mine()) return;
     const when = msg.seconds >= 120 ? `${Math.round(msg.seconds / 60)} minutes` : `${msg.seconds} seconds`;

@@ -48,7 +48,7 @@
  * @property {string} track the publisher's track id
  */
 
-/** @typedef {'left' | 'disconnected' | 'media_failed'} LeaveReason */
+/** @typedef {'left' | 'disconnected' | 'media_failed' | 'removed'} LeaveReason */
 
 /**
  * A simulcast layer: the publisher's `rid`, lowest to highest (`q` quarter, `h` half, `f` full).
@@ -67,7 +67,7 @@
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
  *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'shutting_down' | 'server_full'
- *   | 'media_failed' | 'too_slow' | 'internal'} ErrorCode
+ *   | 'media_failed' | 'too_slow' | 'removed' | 'internal'} ErrorCode
  */
 
 // ---------------------------------------------------------------------------

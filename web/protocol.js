@@ -107,6 +107,7 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {StreamStateMessage} stream_state what the server sends us of a remote video track
  * @property {LayersMessage} layers dynacast: emitted once the layers it names are the active ones
  * @property {import('./messages.js').DrainingMessage} draining the server is shutting down
+ * @property {{source: TrackSource, muted: boolean}} localmute an administrator muted or unmuted one of our tracks
  * @property {RemoteTrackDetail} remotetrack
  * @property {RemoteTrackEndedDetail} remotetrackended
  * @property {ConnectionStateDetail} connectionstatechange
@@ -617,6 +618,17 @@ export class ConfabClient extends EventTarget {
       }
       case 'track_muted':
       case 'track_unmuted': {
+        if (msg.participant === this.participantId) {
+          // An administrator muted (or unmuted) one of our tracks: the server already acts so.
+          const muted = msg.type === 'track_muted';
+          const lt = this.localTracks.find((l) => l.transceiver.mid === msg.track);
+          if (lt) {
+            lt.muted = muted;
+            lt.track.enabled = !muted;
+            this.#emit('localmute', { source: lt.source, muted });
+          }
+          break;
+        }
         const t = this.participants.get(msg.participant)?.tracks.find((t) => t.id === msg.track);
         if (t) t.muted = msg.type === 'track_muted';
         if (msg.type === 'track_muted') this.#emit('track_muted', msg);

@@ -150,6 +150,18 @@ impl Claims {
         })
     }
 
+    /// Whether the token may administer `room`: `roomAdmin` for that room, or for every room when
+    /// the token names none.
+    pub(crate) fn admin(&self, room: &str) -> Result<(), AuthError> {
+        let v = &self.video;
+        match (v.room_admin, v.room.as_deref()) {
+            (true, None) => Ok(()),
+            (true, Some(r)) if r == room => Ok(()),
+            (true, Some(r)) => Err(AuthError::Denied(format!("the token administers room {r:?}, not {room:?}"))),
+            (false, _) => Err(AuthError::Denied("this needs the roomAdmin grant".into())),
+        }
+    }
+
     /// Whether the token may read what the server holds (rooms, participants, statistics):
     /// `roomList`, or `roomAdmin` without a room.
     pub(crate) fn list(&self) -> Result<(), AuthError> {

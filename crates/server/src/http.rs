@@ -58,6 +58,17 @@ pub(crate) fn auth_refusal(e: &crate::auth::AuthError) -> Response {
     }
 }
 
+/// With API keys configured, the request's bearer token must grant roomAdmin for `room`; without
+/// keys nobody may change rooms (there is no one to trust).
+pub(crate) fn authorize_admin(state: &AppState, headers: &axum::http::HeaderMap, room: &str) -> Result<(), Response> {
+    if !state.keys.enabled() {
+        let e = crate::auth::AuthError::Denied("changing rooms through the admin API needs API keys: configure CONFAB_KEYS and use a roomAdmin token".into());
+        return Err(auth_refusal(&e));
+    }
+    let token = bearer(headers).ok_or(crate::auth::AuthError::Missing);
+    token.and_then(|t| state.keys.verify(t)).and_then(|c| c.admin(room)).map_err(|e| auth_refusal(&e))
+}
+
 /// With API keys configured, the request's bearer token must grant roomList (see
 /// [`crate::auth::Claims::list`]); without keys, anyone may read.
 pub(crate) fn authorize_list(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
@@ -75,6 +86,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::handler))
         .route("/api/v1/stats", get(crate::stats::handler))
+        .route("/api/v1/openapi.json", get(crate::admin::openapi))
+        .route("/api/v1/rooms", get(crate::admin::list))
+        .route("/api/v1/rooms/{room}", get(crate::admin::get).delete(crate::admin::close))
+        .route("/api/v1/rooms/{room}/participants/{participant}", axum::routing::delete(crate::admin::remove))
+        .route("/api/v1/rooms/{room}/participants/{participant}/mute", axum::routing::post(crate::admin::mute))
         .merge(whip_routes())
         .route("/", get(|| async { asset("/index.html") }))
         .route("/{file}", get(|axum::extract::Path(file): axum::extract::Path<String>| async move {

@@ -1,5 +1,6 @@
 //! The `confab` binary: configuration, the media workers, and the HTTP/WebSocket server.
 
+mod admin;
 mod assets;
 mod auth;
 mod config;

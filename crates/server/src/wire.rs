@@ -57,7 +57,7 @@ pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
     }
 }
 
-fn participant(p: sfu::ParticipantInfo) -> signal::ParticipantInfo {
+pub(crate) fn participant(p: sfu::ParticipantInfo) -> signal::ParticipantInfo {
     signal::ParticipantInfo {
         id: p.id.to_string(),
         name: p.name,
@@ -86,6 +86,7 @@ fn leave_reason(reason: sfu::LeaveReason) -> signal::LeaveReason {
     match reason {
         sfu::LeaveReason::Left => signal::LeaveReason::Left,
         sfu::LeaveReason::MediaFailed => signal::LeaveReason::MediaFailed,
+        sfu::LeaveReason::Removed => signal::LeaveReason::Removed,
         // The others need not know a fault from a lost connection.
         sfu::LeaveReason::Disconnected | sfu::LeaveReason::Internal => signal::LeaveReason::Disconnected,
     }
@@ -124,6 +125,7 @@ pub(crate) fn refusal(request: &str, error: &sfu::Error) -> ServerMessage {
 pub(crate) fn removal(reason: sfu::LeaveReason) -> (ServerMessage, u16) {
     let (code, message) = match reason {
         sfu::LeaveReason::MediaFailed => (ErrorCode::MediaFailed, "your media connection failed"),
+        sfu::LeaveReason::Removed => (ErrorCode::Removed, "an administrator removed you from the room"),
         sfu::LeaveReason::Disconnected => (ErrorCode::TooSlow, "you did not read your messages fast enough"),
         sfu::LeaveReason::Left | sfu::LeaveReason::Internal => (ErrorCode::Internal, "the server hit a fault"),
     };

@@ -34,6 +34,10 @@ pub(crate) enum ToWorker {
     Command { request: &'static str, command: Command },
     /// The core's counters, and the socket's.
     Stats(oneshot::Sender<WorkerStats>),
+    /// The rooms and their participants (the admin API).
+    Rooms(oneshot::Sender<Vec<sfu::RoomInfo>>),
+    /// A command of the admin API, whose result goes back to it.
+    Admin { command: Command, reply: oneshot::Sender<Result<(), sfu::Error>> },
 }
 
 /// What a worker tells one participant's session.
@@ -148,6 +152,12 @@ fn command(
                 sessions.remove(&participant);
             }
         }
+        ToWorker::Rooms(reply) => {
+            let _ = reply.send(sfu.rooms());
+        }
+        ToWorker::Admin { command, reply } => {
+            let _ = reply.send(sfu.handle_command(now, command));
+        }
         ToWorker::Stats(reply) => {
             let _ = reply.send(WorkerStats { sfu: sfu.stats().clone(), tracks: sfu.tracks(), send_dropped, downlinks: sfu.downlinks() });
         }
@@ -200,6 +210,8 @@ fn participant_of(command: &Command) -> &ParticipantId {
         | Command::Candidate { participant, .. }
         | Command::Mute { participant, .. }
         | Command::Subscription { participant, .. }
-        | Command::Leave { participant, .. } => participant,
+        | Command::Leave { participant, .. }
+        | Command::Remove { participant }
+        | Command::ForceMute { participant, .. } => participant,
     }
 }

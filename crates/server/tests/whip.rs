@@ -309,3 +309,51 @@ fn with_api_keys_whip_whep_and_stats_need_a_token_that_grants_them() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("\"http_sessions\":2"), "{}", r.body);
 }
+
+#[test]
+fn the_admin_api_mutes_a_publishers_track_and_forwarding_stops() {
+    let keys = "k1: a-secret-of-at-least-thirty-two-characters";
+    let (_server, _out, base) = common::server(&["--keys", keys]);
+    let mint = |args: &[&str]| {
+        let out = common::confab().env("CONFAB_KEYS", keys).arg("token").args(args).output().unwrap();
+        format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+    };
+    let admin = mint(&["--room", "studio", "--grant", "roomJoin=false", "--grant", "roomAdmin"]);
+    let join = mint(&["--room", "studio", "--identity", "obs", "--name", "obs"]);
+    let mut publisher = Client::new("obs");
+    let Some(ToSfu::Offer(offer)) = publisher.peer.publish(true, true) else { panic!() };
+    let r = http(&base, "POST", "/whip/studio", &[SDP, ("Authorization", join.as_str())], offer.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    publisher.peer.on_signal(Signal::Answer { sdp: r.body.clone() }).unwrap();
+    let mut player = Client::new("player");
+    let offer = player.peer.watch();
+    let Some(ToSfu::Offer(watch)) = offer else { panic!() };
+    let r = http(&base, "POST", "/whep/studio", &[SDP, ("Authorization", join.as_str())], watch.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.body);
+    player.peer.on_signal(Signal::Answer { sdp: r.body.clone() }).unwrap();
+    assert!(run(&mut [&mut publisher, &mut player], Duration::from_secs(20), |c| c[1].peer.frames_of("obs").len() >= 20));
+
+    let room = http(&base, "GET", "/api/v1/rooms/studio", &[("Authorization", admin.as_str())], b"");
+    let room: serde_json::Value = serde_json::from_str(&room.body).unwrap();
+    let obs = room["participants"][0].clone();
+    assert_eq!(room["viewers"], 1, "{room}");
+    let video = obs["tracks"].as_array().unwrap().iter().find(|t| t["kind"] == "video").unwrap()["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/rooms/studio/participants/{}/mute", obs["id"].as_str().unwrap());
+    let r = http(&base, "POST", &path, &[("Authorization", admin.as_str())], format!(r#"{{"track":"{video}","muted":true}}"#).as_bytes());
+    assert_eq!(r.status, 204, "{}", r.body);
+    // The room shows it muted, and the player stops getting frames.
+    let room = http(&base, "GET", "/api/v1/rooms/studio", &[("Authorization", admin.as_str())], b"").body;
+    assert!(room.contains(r#""kind":"video","source":"camera","muted":true"#), "{room}");
+    // Video frames: those of the m-line whose frames include keyframes (audio frames never are).
+    let video_frames = |c: &Client| c.peer.received.values().filter(|r| r.frames.iter().any(|f| f.keyframe)).map(|r| r.frames.len()).sum::<usize>();
+    let audio_frames = |c: &Client| c.peer.received.values().filter(|r| !r.frames.iter().any(|f| f.keyframe)).map(|r| r.frames.len()).sum::<usize>();
+    run(&mut [&mut publisher, &mut player], Duration::from_millis(500), |_| false);
+    let (video, audio) = (video_frames(&player), audio_frames(&player));
+    assert!(video > 0 && audio > 0);
+    run(&mut [&mut publisher, &mut player], Duration::from_secs(1), |_| false);
+    assert_eq!(video_frames(&player), video, "video still forwarded while muted");
+    assert!(audio_frames(&player) > audio + 20, "the audio goes on");
+    // Errors: an unknown track, a bad body.
+    assert_eq!(http(&base, "POST", &path, &[("Authorization", admin.as_str())], br#"{"track":"99","muted":true}"#).status, 404);
+    assert_eq!(http(&base, "POST", &path, &[("Authorization", admin.as_str())], b"{}").status, 400);
+}

@@ -97,6 +97,8 @@ pub enum LeaveReason {
     Disconnected,
     /// Its media connection failed (ICE never connected, or stopped).
     MediaFailed,
+    /// An administrator removed it ([`Command::Remove`]).
+    Removed,
     /// The SFU hit a fault handling it (a bug); it was removed to protect the others.
     Internal,
 }
@@ -203,6 +205,33 @@ pub enum Command {
         /// Why.
         reason: LeaveReason,
     },
+    /// An administrator removes the participant: it leaves with [`LeaveReason::Removed`] and an
+    /// [`Event::Removed`] follows, for its signaling to tell it and close.
+    Remove {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// An administrator mutes (or unmutes) a participant's published track: as its own `Mute`,
+    /// and the participant is told with a `TrackMuted` about its own track.
+    ForceMute {
+        /// Whose track.
+        participant: ParticipantId,
+        /// The track id.
+        track: String,
+        /// Muted or not.
+        muted: bool,
+    },
+}
+
+/// A room as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Its id.
+    pub name: String,
+    /// The participants shown in it, with their tracks.
+    pub participants: Vec<ParticipantInfo>,
+    /// WHEP players watching it (not shown to the room).
+    pub viewers: usize,
 }
 
 /// Output of the core.

@@ -9,7 +9,7 @@ use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Input, RtcConfig};
 
 use crate::adapt::ADAPT_INTERVAL;
-use crate::api::{Command, Event, LeaveReason, ParticipantId, Stats, Transmit};
+use crate::api::{Command, Event, LeaveReason, ParticipantId, Role, RoomInfo, Signal, Stats, Transmit};
 use crate::config::SfuConfig;
 use crate::error::Error;
 use crate::participant::{Effect, Participant, Sinks};
@@ -131,6 +131,17 @@ impl Sfu {
                 self.remove(now, pix, reason);
                 Ok(())
             }
+            Command::Remove { participant } => {
+                let pix = self.pix(&participant)?;
+                self.effects.push_back(Effect::Fail(pix, LeaveReason::Removed));
+                Ok(())
+            }
+            Command::ForceMute { participant, track, muted } => {
+                let pix = self.pix(&participant)?;
+                self.mute(now, pix, &track, muted)?;
+                self.signal(pix, Signal::TrackMuted { participant, track, muted });
+                Ok(())
+            }
         };
         self.flush(now);
         result
@@ -225,6 +236,24 @@ impl Sfu {
     /// What the core has done so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Every room, with the participants shown in it and their tracks.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let mut rooms: Vec<RoomInfo> = self
+            .rooms
+            .iter()
+            .map(|(name, members)| {
+                let members: Vec<&crate::participant::Participant> = members.iter().filter_map(|&m| self.participants.get(m)).collect();
+                RoomInfo {
+                    name: name.clone(),
+                    participants: members.iter().filter(|p| p.announced).map(|p| p.info()).collect(),
+                    viewers: members.iter().filter(|p| matches!(p.role, Role::Viewer(_))).count(),
+                }
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        rooms
     }
 
     /// Tracks published now, in every room.

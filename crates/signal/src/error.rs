@@ -43,6 +43,8 @@ pub enum ErrorCode {
     MediaFailed,
     /// The client did not read its messages fast enough; it has been removed.
     TooSlow,
+    /// An administrator removed the participant from its room.
+    Removed,
     /// A server fault.
     Internal,
 }
@@ -69,6 +71,7 @@ impl ErrorCode {
             ErrorCode::RoomFull => "room_full",
             ErrorCode::MediaFailed => "media_failed",
             ErrorCode::TooSlow => "too_slow",
+            ErrorCode::Removed => "removed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -139,6 +142,7 @@ mod tests {
             ErrorCode::RoomFull,
             ErrorCode::MediaFailed,
             ErrorCode::TooSlow,
+            ErrorCode::Removed,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap();

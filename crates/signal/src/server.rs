@@ -185,6 +185,8 @@ pub enum LeaveReason {
     Disconnected,
     /// Its media connection failed.
     MediaFailed,
+    /// An administrator removed it.
+    Removed,
 }
 
 /// What a participant may do in its room.

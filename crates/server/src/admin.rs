@@ -1,0 +1,176 @@
+//! The admin API (`/api/v1/rooms`, docs/api.md): list the rooms, look into one, remove a
+//! participant, mute a participant's track, close a room. Reading needs a roomList token (or
+//! nothing in open mode); changing needs a roomAdmin token for the room, and API keys.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::http::{AppState, authorize_admin, authorize_list};
+use crate::worker::ToWorker;
+
+/// The OpenAPI document of this API.
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+#[derive(Debug, Serialize)]
+struct RoomSummary {
+    name: String,
+    participants: usize,
+    viewers: usize,
+    tracks: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct RoomDetail {
+    name: String,
+    participants: Vec<signal::ParticipantInfo>,
+    viewers: usize,
+}
+
+/// Every room, with the worker it lives on.
+async fn rooms(state: &AppState) -> Vec<(usize, sfu::RoomInfo)> {
+    let mut all = Vec::new();
+    for (i, worker) in state.workers.iter().enumerate() {
+        let (tx, rx) = oneshot::channel();
+        if worker.tx.send(ToWorker::Rooms(tx)).await.is_err() {
+            continue;
+        }
+        if let Ok(rooms) = rx.await {
+            all.extend(rooms.into_iter().map(|r| (i, r)));
+        }
+    }
+    all.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    all
+}
+
+async fn room(state: &AppState, name: &str) -> Option<(usize, sfu::RoomInfo)> {
+    rooms(state).await.into_iter().find(|(_, r)| r.name == name)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+fn no_room(name: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no room {name:?}"))
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// `GET /api/v1/rooms`.
+pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize_list(&state, &headers) {
+        return refused;
+    }
+    let rooms: Vec<RoomSummary> = rooms(&state)
+        .await
+        .into_iter()
+        .map(|(_, r)| RoomSummary {
+            tracks: r.participants.iter().map(|p| p.tracks.len()).sum(),
+            participants: r.participants.len(),
+            viewers: r.viewers,
+            name: r.name,
+        })
+        .collect();
+    Json(serde_json::json!({ "rooms": rooms })).into_response()
+}
+
+/// `GET /api/v1/rooms/{room}`.
+pub(crate) async fn get(State(state): State<Arc<AppState>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if authorize_list(&state, &headers).is_err() {
+        // A roomAdmin token of this room may look into it too.
+        if let Err(refused) = authorize_admin(&state, &headers, &name) {
+            return refused;
+        }
+    }
+    match room(&state, &name).await {
+        Some((_, r)) => Json(RoomDetail {
+            name: r.name,
+            participants: r.participants.into_iter().map(crate::wire::participant).collect(),
+            viewers: r.viewers,
+        })
+        .into_response(),
+        None => no_room(&name),
+    }
+}
+
+/// Run an admin command on the worker of `room`, for a participant that must be in it.
+async fn command(state: &AppState, name: &str, participant: &str, command: sfu::Command) -> Response {
+    let Some((worker, r)) = room(state, name).await else { return no_room(name) };
+    if !r.participants.iter().any(|p| p.id.as_str() == participant) {
+        return error(StatusCode::NOT_FOUND, format!("no participant {participant:?} in room {name:?}"));
+    }
+    let (tx, rx) = oneshot::channel();
+    if state.workers[worker].tx.send(ToWorker::Admin { command, reply: tx }).await.is_err() {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "the media worker stopped");
+    }
+    match rx.await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(sfu::Error::UnknownParticipant)) => error(StatusCode::NOT_FOUND, format!("no participant {participant:?} in room {name:?}")),
+        Ok(Err(sfu::Error::UnknownTrack(t))) => error(StatusCode::NOT_FOUND, format!("participant {participant:?} publishes no track {t:?}")),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the media worker stopped"),
+    }
+}
+
+/// `DELETE /api/v1/rooms/{room}/participants/{participant}`: remove it (it is told, and its
+/// connection closed).
+pub(crate) async fn remove(State(state): State<Arc<AppState>>, Path((name, participant)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize_admin(&state, &headers, &name) {
+        return refused;
+    }
+    let command = sfu::Command::Remove { participant: sfu::ParticipantId::new(participant.as_str()) };
+    self::command(&state, &name, &participant, command).await
+}
+
+/// The body of a mute.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MuteBody {
+    track: String,
+    muted: bool,
+}
+
+/// `POST /api/v1/rooms/{room}/participants/{participant}/mute` `{"track": "1", "muted": true}`.
+pub(crate) async fn mute(
+    State(state): State<Arc<AppState>>,
+    Path((name, participant)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = authorize_admin(&state, &headers, &name) {
+        return refused;
+    }
+    let body: MuteBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is {{\"track\": ID, \"muted\": true|false}}: {e}")),
+    };
+    let command = sfu::Command::ForceMute { participant: sfu::ParticipantId::new(participant.as_str()), track: body.track, muted: body.muted };
+    self::command(&state, &name, &participant, command).await
+}
+
+/// `DELETE /api/v1/rooms/{room}`: remove everyone shown in it (WHEP players wait for a publisher, as
+/// they do when the last one leaves).
+pub(crate) async fn close(State(state): State<Arc<AppState>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize_admin(&state, &headers, &name) {
+        return refused;
+    }
+    let Some((worker, r)) = room(&state, &name).await else { return no_room(&name) };
+    let mut removed = 0;
+    for p in r.participants {
+        let (tx, rx) = oneshot::channel();
+        let command = sfu::Command::Remove { participant: sfu::ParticipantId::new(p.id.as_str()) };
+        if state.workers[worker].tx.send(ToWorker::Admin { command, reply: tx }).await.is_ok() && matches!(rx.await, Ok(Ok(()))) {
+            removed += 1;
+        }
+    }
+    Json(serde_json::json!({ "removed": removed })).into_response()
+}
