@@ -150,6 +150,12 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_KEYS", value_name = "KEY: SECRET", hide_env_values = true)]
     keys: Option<String>,
 
+    /// A URL to POST room events to (room started/finished, participant joined/left, track
+    /// published/unpublished), signed with the first API key (--keys is needed); plain
+    /// `http://`. Repeatable (comma-separated in the environment).
+    #[arg(long = "webhook", env = "CONFAB_WEBHOOKS", value_name = "URL", value_delimiter = ',')]
+    webhook: Vec<crate::webhook::Endpoint>,
+
     /// On SIGTERM (or a first Ctrl-C) confab drains: it refuses new participants, tells those
     /// present, and exits once they have left or after this long, e.g. `10m`. A second signal
     /// exits at once [default: 60s].
@@ -218,6 +224,7 @@ struct FileConfig {
     tls_self_signed: Option<bool>,
     keys: Option<std::collections::BTreeMap<String, String>>,
     drain_timeout: Option<String>,
+    webhook: Option<Vec<String>>,
 }
 
 /// The resolved settings.
@@ -241,6 +248,8 @@ pub(crate) struct Config {
     pub(crate) drain_timeout: std::time::Duration,
     /// HTTPS on the HTTP port, if asked for.
     pub(crate) http_tls: Option<HttpTls>,
+    /// Where room events are POSTed.
+    pub(crate) webhooks: Vec<crate::webhook::Endpoint>,
 }
 
 /// Where the HTTP port's certificate comes from.
@@ -398,10 +407,19 @@ impl Config {
             (None, Some(s)) => crate::loadtest::parse_duration(&s).map_err(|e| Error::Config(format!("drain-timeout: {e}")))?,
             (None, None) => std::time::Duration::from_secs(60),
         };
+        let webhooks = if cli.webhook.is_empty() {
+            file.webhook.unwrap_or_default().iter().map(|u| u.parse().map_err(|e| Error::Config(format!("webhook: {e}")))).collect::<Result<Vec<_>, _>>()?
+        } else {
+            cli.webhook
+        };
+        if !webhooks.is_empty() && !keys.enabled() {
+            return Err(Error::Config("--webhook: webhooks are signed with an API key: configure --keys (CONFAB_KEYS) too".into()));
+        }
         Ok(Config {
             keys,
             drain_timeout,
             http_tls,
+            webhooks,
             turn,
             http: cli.http.or(file.http).unwrap_or_else(|| default_addr(DEFAULT_HTTP)),
             rtc,

@@ -13,6 +13,7 @@ mod registry;
 mod stats;
 mod tls;
 mod token;
+mod webhook;
 mod turn_server;
 mod udp;
 mod wire;
@@ -89,10 +90,12 @@ fn run(config: Config) -> Result<(), Error> {
         tracing::info!("congestion control is off: every subscriber gets the best layer its tiles can use, whatever its link");
     }
     // Media workers first: each binds its own port and runs on its own thread.
+    let (notifier, notices) = webhook::channel();
+    let notifier = (!config.webhooks.is_empty()).then_some(notifier);
     let mut workers = Vec::with_capacity(config.workers);
     for i in 0..config.workers {
         let port = if config.rtc.port() == 0 { 0 } else { config.rtc.port() + i as u16 };
-        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), &config.public_ips, config.congestion_control)?);
+        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), &config.public_ips, config.congestion_control, notifier.clone())?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -116,6 +119,9 @@ fn run(config: Config) -> Result<(), Error> {
             Some(settings) => turn_server::start(settings, &config.public_ips).await?,
             None => None,
         };
+        if !config.webhooks.is_empty() {
+            tokio::spawn(webhook::run(notices, config.webhooks.clone(), config.keys.clone()));
+        }
         let (shutdown, _) = watch::channel(false);
         let (drain_tx, _) = watch::channel(false);
         let state = Arc::new(AppState {

@@ -65,7 +65,7 @@ pub(crate) fn participant(p: sfu::ParticipantInfo) -> signal::ParticipantInfo {
     }
 }
 
-fn track(t: sfu::TrackInfo) -> signal::TrackInfo {
+pub(crate) fn track(t: sfu::TrackInfo) -> signal::TrackInfo {
     signal::TrackInfo {
         id: t.id,
         kind: match t.kind {
@@ -82,7 +82,7 @@ fn track(t: sfu::TrackInfo) -> signal::TrackInfo {
     }
 }
 
-fn leave_reason(reason: sfu::LeaveReason) -> signal::LeaveReason {
+pub(crate) fn leave_reason(reason: sfu::LeaveReason) -> signal::LeaveReason {
     match reason {
         sfu::LeaveReason::Left => signal::LeaveReason::Left,
         sfu::LeaveReason::MediaFailed => signal::LeaveReason::MediaFailed,

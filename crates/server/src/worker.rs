@@ -70,7 +70,13 @@ pub(crate) struct Worker {
 }
 
 /// Bind the worker's socket and start its thread.
-pub(crate) fn spawn(index: usize, bind: SocketAddr, public_ips: &[std::net::IpAddr], congestion_control: bool) -> Result<Worker, Error> {
+pub(crate) fn spawn(
+    index: usize,
+    bind: SocketAddr,
+    public_ips: &[std::net::IpAddr],
+    congestion_control: bool,
+    webhooks: Option<crate::webhook::Notifier>,
+) -> Result<Worker, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let socket = runtime.block_on(async { MediaSocket::bind(bind, public_ips) })?;
     let addr = socket.local_addr()?;
@@ -79,11 +85,11 @@ pub(crate) fn spawn(index: usize, bind: SocketAddr, public_ips: &[std::net::IpAd
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     std::thread::Builder::new()
         .name(format!("media-{index}"))
-        .spawn(move || runtime.block_on(run(socket, sfu, rx)))?;
+        .spawn(move || runtime.block_on(run(socket, sfu, rx, webhooks)))?;
     Ok(Worker { tx, addr, candidates })
 }
 
-async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWorker>) {
+async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWorker>, webhooks: Option<crate::webhook::Notifier>) {
     let mut sessions: FxHashMap<ParticipantId, mpsc::Sender<ToSession>> = FxHashMap::default();
     loop {
         let deadline = sfu.poll_timeout();
@@ -120,7 +126,7 @@ async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWor
         while let Some(t) = sfu.poll_transmit() {
             socket.send(&t);
         }
-        dispatch(&mut sfu, &mut sessions, &mut socket);
+        dispatch(&mut sfu, &mut sessions, &mut socket, webhooks.as_ref());
     }
 }
 
@@ -166,7 +172,12 @@ fn command(
 
 /// Deliver the core's events to the sessions. A session whose queue is full is not keeping up:
 /// it is removed from the core (and its sender dropped, which its task sees).
-fn dispatch(sfu: &mut Sfu, sessions: &mut FxHashMap<ParticipantId, mpsc::Sender<ToSession>>, socket: &mut MediaSocket) {
+fn dispatch(
+    sfu: &mut Sfu,
+    sessions: &mut FxHashMap<ParticipantId, mpsc::Sender<ToSession>>,
+    socket: &mut MediaSocket,
+    webhooks: Option<&crate::webhook::Notifier>,
+) {
     loop {
         let mut slow = Vec::new();
         while let Some(event) = sfu.poll_event() {
@@ -183,7 +194,16 @@ fn dispatch(sfu: &mut Sfu, sessions: &mut FxHashMap<ParticipantId, mpsc::Sender<
                         let _ = s.try_send(ToSession::Removed(reason));
                     }
                 }
-                Event::RoomClosed { .. } => {}
+                Event::RoomClosed { room } => {
+                    if let Some(w) = webhooks {
+                        w.notify(crate::webhook::Notice::RoomFinished(room));
+                    }
+                }
+                Event::Activity(activity) => {
+                    if let Some(w) = webhooks {
+                        w.notify(crate::webhook::Notice::Activity(activity));
+                    }
+                }
             }
         }
         if slow.is_empty() {

@@ -257,6 +257,54 @@ pub enum Event {
         /// The room id.
         room: String,
     },
+    /// Something an operator may want to hear of (webhooks).
+    Activity(Activity),
+}
+
+/// What happens in the rooms, for operators ([`Event::Activity`]); a room's end is
+/// [`Event::RoomClosed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    /// A join opened a room.
+    RoomStarted {
+        /// The room id.
+        room: String,
+    },
+    /// A participant is shown in its room (a WHIP publisher once its offer is accepted; WHEP
+    /// players never are).
+    ParticipantJoined {
+        /// The room id.
+        room: String,
+        /// Who.
+        participant: ParticipantInfo,
+    },
+    /// A participant shown in its room left it.
+    ParticipantLeft {
+        /// The room id.
+        room: String,
+        /// Who.
+        participant: ParticipantId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A track was published.
+    TrackPublished {
+        /// The room id.
+        room: String,
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track.
+        track: TrackInfo,
+    },
+    /// A track went away (unpublished, or its publisher left).
+    TrackUnpublished {
+        /// The room id.
+        room: String,
+        /// The publisher.
+        participant: ParticipantId,
+        /// The track id.
+        track: String,
+    },
 }
 
 /// A message for one participant, which the signaling edge puts on the wire.

@@ -33,7 +33,7 @@ mod router;
 mod slots;
 mod track;
 
-pub use api::{Command, Event, Grants, Kind, LeaveReason, ParticipantId, ParticipantInfo, Role, RoomInfo, Signal, Source};
+pub use api::{Activity, Command, Event, Grants, Kind, LeaveReason, ParticipantId, ParticipantInfo, Role, RoomInfo, Signal, Source};
 pub use api::{DownlinkStats, OutStreamStats, Stats, TrackInfo, TrackMeta, Transmit};
 pub use codec::{VideoCodec, Vp8Descriptor, vp8_descriptor};
 pub use config::SfuConfig;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use str0m::media::{MediaKind, Mid};
 
-use crate::api::{Event, LeaveReason, ParticipantId, Role, Signal, Source};
+use crate::api::{Activity, Event, LeaveReason, ParticipantId, Role, Signal, Source};
 use crate::error::Error;
 use crate::participant::{IceWatch, Offers, Participant};
 use crate::slots::Pix;
@@ -71,6 +71,9 @@ impl Sfu {
         self.by_id.insert(id.clone(), pix);
         self.router.add_ufrag(ufrag, pix);
         let members = self.rooms.entry(room.clone()).or_default();
+        if members.is_empty() {
+            self.events.push_back(Event::Activity(Activity::RoomStarted { room: room.clone() }));
+        }
         let others: Vec<Pix> = members.clone();
         members.push(pix);
         self.stats.participants += 1;
@@ -82,7 +85,7 @@ impl Sfu {
             .filter(|p| p.announced)
             .map(Participant::info)
             .collect();
-        self.signal(pix, Signal::Joined { room, you: you.clone(), others: others_info });
+        self.signal(pix, Signal::Joined { room: room.clone(), you: you.clone(), others: others_info });
         if role != Role::Member {
             // A viewer is not shown to the room, and what it receives is bound when its offer
             // comes; a WHIP publisher is shown when its offer is accepted (`announce`).
@@ -91,6 +94,7 @@ impl Sfu {
         for &o in &others {
             self.signal(o, Signal::ParticipantJoined(you.clone()));
         }
+        self.events.push_back(Event::Activity(Activity::ParticipantJoined { room: room.clone(), participant: you.clone() }));
         // Receive everything already published in the room.
         for &o in others.iter().filter(|_| grants.subscribe) {
             let mids: Vec<Mid> = self
@@ -130,6 +134,7 @@ impl Sfu {
         let publisher = p.id.clone();
         let room = p.room.clone();
         tracing::info!(participant = %publisher, track = %info.id, ?kind, "published");
+        self.events.push_back(Event::Activity(Activity::TrackPublished { room: room.clone(), participant: publisher.clone(), track: info.clone() }));
 
         for other in self.members(&room, Some(pix)) {
             match self.participants.get(other).map(|o| &o.role) {
@@ -158,6 +163,7 @@ impl Sfu {
         let publisher = p.id.clone();
         let room = p.room.clone();
         tracing::info!(participant = %publisher, track = %track.id, "unpublished");
+        self.events.push_back(Event::Activity(Activity::TrackUnpublished { room: room.clone(), participant: publisher.clone(), track: track.id.clone() }));
         self.drop_subscribers(now, &track);
         for other in self.members(&room, Some(pix)) {
             self.signal(other, Signal::TrackUnpublished { participant: publisher.clone(), track: track.id.clone() });
@@ -207,6 +213,7 @@ impl Sfu {
         for other in self.members(&room, Some(pix)) {
             self.signal(other, Signal::ParticipantJoined(info.clone()));
         }
+        self.events.push_back(Event::Activity(Activity::ParticipantJoined { room, participant: info }));
     }
 
     /// The publisher a viewer of `room` asking for `wanted` watches: that participant if it is
@@ -309,6 +316,7 @@ impl Sfu {
         }
         let members = self.members(&p.room, Some(pix));
         for track in &p.published {
+            self.events.push_back(Event::Activity(Activity::TrackUnpublished { room: p.room.clone(), participant: p.id.clone(), track: track.id.clone() }));
             self.drop_subscribers(now, track);
             for &other in &members {
                 self.signal(other, Signal::TrackUnpublished { participant: p.id.clone(), track: track.id.clone() });
@@ -318,6 +326,7 @@ impl Sfu {
             for &other in &members {
                 self.signal(other, Signal::ParticipantLeft { participant: p.id.clone(), reason });
             }
+            self.events.push_back(Event::Activity(Activity::ParticipantLeft { room: p.room.clone(), participant: p.id.clone(), reason }));
         }
         self.stats.participants = self.stats.participants.saturating_sub(1);
         if let Some(list) = self.rooms.get_mut(&p.room) {

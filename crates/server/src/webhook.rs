@@ -1,0 +1,242 @@
+//! Webhooks: what happens in the rooms (room started and finished, participant joined and left,
+//! track published and unpublished), POSTed as JSON to the configured URLs.
+//!
+//! Each request carries `Authorization: <JWT>`, signed (HS256) with the first API key, whose
+//! `sha256` claim is the base64 SHA-256 of the body, as LiveKit signs its webhooks: a receiver
+//! checks the token with the key's secret and the digest with the body. A delivery that fails
+//! (no connection, or a status other than 2xx) is tried again after 1, 2, 4 and 8 s. The media
+//! workers hand events over without waiting: when the queue is full an event is dropped (and
+//! logged), never the media path held up.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::auth::{self, Keys};
+
+/// Events waiting to be sent.
+const QUEUE: usize = 4096;
+/// Attempts per delivery.
+const ATTEMPTS: u32 = 5;
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub(crate) enum Notice {
+    /// A room event of the core.
+    Activity(sfu::Activity),
+    /// The last participant left a room.
+    RoomFinished(String),
+}
+
+/// The workers' handle: `notify` never waits.
+#[derive(Debug, Clone)]
+pub(crate) struct Notifier(mpsc::Sender<Notice>);
+
+impl Notifier {
+    pub(crate) fn notify(&self, notice: Notice) {
+        if let Err(mpsc::error::TrySendError::Full(n)) = self.0.try_send(notice) {
+            tracing::warn!("webhooks: the queue is full, an event is dropped: {n:?}");
+        }
+    }
+}
+
+/// A webhook address: plain HTTP (an HTTPS receiver sits behind a local proxy for now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    /// `host:port`, to connect to and for the Host header.
+    authority: String,
+    /// The path and query.
+    path: String,
+    /// The URL as given, for logs.
+    url: String,
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Endpoint, String> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            if url.starts_with("https://") {
+                format!("{url:?}: webhooks are sent over plain HTTP for now (put a local proxy in front of an HTTPS receiver)")
+            } else {
+                format!("{url:?}: expected http://HOST[:PORT]/PATH")
+            }
+        })?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() {
+            return Err(format!("{url:?}: no host"));
+        }
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Endpoint { authority, path: if path.is_empty() { "/".into() } else { path.to_string() }, url: url.to_string() })
+    }
+}
+
+/// A channel for the workers, and its receiving end for [`run`].
+pub(crate) fn channel() -> (Notifier, mpsc::Receiver<Notice>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (Notifier(tx), rx)
+}
+
+/// Deliver every notice to every endpoint, signed with the first of `keys`.
+pub(crate) async fn run(mut rx: mpsc::Receiver<Notice>, endpoints: Vec<Endpoint>, keys: Keys) {
+    let Some((key, secret)) = keys.names().next().and_then(|k| Some((k.to_string(), keys.secret(k)?.to_string()))) else { return };
+    while let Some(notice) = rx.recv().await {
+        let body = Bytes::from(body(&notice));
+        let token = match sign(&body, &key, &secret) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("webhooks: signing failed: {e}");
+                continue;
+            }
+        };
+        for endpoint in &endpoints {
+            tokio::spawn(deliver(endpoint.clone(), body.clone(), token.clone()));
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body {
+    event: &'static str,
+    id: String,
+    #[serde(rename = "createdAt")]
+    created_at: u64,
+    room: Room,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    participant: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    track: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<signal::LeaveReason>,
+}
+
+#[derive(Serialize)]
+struct Room {
+    name: String,
+}
+
+/// The JSON body of a notice.
+fn body(notice: &Notice) -> String {
+    let id = format!("EV_{:016x}", fastrand::u64(..));
+    let created_at = auth::unix_now();
+    let b = |event, room: &str| Body { event, id: id.clone(), created_at, room: Room { name: room.to_string() }, participant: None, track: None, reason: None };
+    let json = |v: &dyn ErasedSerialize| v.to_json();
+    let body = match notice {
+        Notice::RoomFinished(room) => b("room_finished", room),
+        Notice::Activity(a) => match a {
+            sfu::Activity::RoomStarted { room } => b("room_started", room),
+            sfu::Activity::ParticipantJoined { room, participant } => {
+                Body { participant: Some(json(&crate::wire::participant(participant.clone()))), ..b("participant_joined", room) }
+            }
+            sfu::Activity::ParticipantLeft { room, participant, reason } => Body {
+                participant: Some(serde_json::json!({ "id": participant.to_string() })),
+                reason: Some(crate::wire::leave_reason(*reason)),
+                ..b("participant_left", room)
+            },
+            sfu::Activity::TrackPublished { room, participant, track } => Body {
+                participant: Some(serde_json::json!({ "id": participant.to_string() })),
+                track: Some(json(&crate::wire::track(track.clone()))),
+                ..b("track_published", room)
+            },
+            sfu::Activity::TrackUnpublished { room, participant, track } => Body {
+                participant: Some(serde_json::json!({ "id": participant.to_string() })),
+                track: Some(serde_json::json!({ "id": track })),
+                ..b("track_unpublished", room)
+            },
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// A value of any serializable type as JSON (for the closure above, which takes several types).
+trait ErasedSerialize {
+    fn to_json(&self) -> serde_json::Value;
+}
+
+impl<T: Serialize> ErasedSerialize for T {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The `Authorization` token of `body`.
+pub(crate) fn sign(body: &[u8], key: &str, secret: &str) -> Result<String, String> {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    let now = auth::unix_now();
+    let claims = serde_json::json!({
+        "iss": key,
+        "nbf": now.saturating_sub(auth::LEEWAY_SECS),
+        "exp": now + 300,
+        "sha256": base64::engine::general_purpose::STANDARD.encode(digest.as_ref()),
+    });
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()))
+        .map_err(|e| e.to_string())
+}
+
+async fn deliver(endpoint: Endpoint, body: Bytes, token: String) {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+        }
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, post(&endpoint, body.clone(), &token)).await {
+            Ok(Ok(status)) if (200..300).contains(&status) => return,
+            Ok(Ok(status)) => tracing::warn!(url = %endpoint.url, attempt = attempt + 1, "webhook answered {status}"),
+            Ok(Err(e)) => tracing::warn!(url = %endpoint.url, attempt = attempt + 1, "webhook failed: {e}"),
+            Err(_) => tracing::warn!(url = %endpoint.url, attempt = attempt + 1, "webhook timed out"),
+        }
+    }
+    tracing::warn!(url = %endpoint.url, "webhook given up after {ATTEMPTS} attempts");
+}
+
+async fn post(endpoint: &Endpoint, body: Bytes, token: &str) -> Result<u16, String> {
+    let stream = tokio::net::TcpStream::connect(&endpoint.authority).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let request = hyper::Request::post(endpoint.path.as_str())
+        .header(hyper::header::HOST, endpoint.authority.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/webhook+json")
+        .header(hyper::header::AUTHORIZATION, token)
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let _ = response.into_body().collect().await;
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_plain_http_urls() {
+        let e: Endpoint = "http://hooks.local:8080/confab?x=1".parse().unwrap();
+        assert_eq!((e.authority.as_str(), e.path.as_str()), ("hooks.local:8080", "/confab?x=1"));
+        let e: Endpoint = "http://hooks.local".parse().unwrap();
+        assert_eq!((e.authority.as_str(), e.path.as_str()), ("hooks.local:80", "/"));
+        assert!("https://x/".parse::<Endpoint>().unwrap_err().contains("plain HTTP"));
+        assert!("ftp://x/".parse::<Endpoint>().is_err());
+        assert!("http:///x".parse::<Endpoint>().is_err());
+    }
+
+    #[test]
+    fn bodies_name_the_event_and_the_room() {
+        let b: serde_json::Value = serde_json::from_str(&body(&Notice::RoomFinished("r".into()))).unwrap();
+        assert_eq!((b["event"].as_str(), b["room"]["name"].as_str()), (Some("room_finished"), Some("r")));
+        let left = Notice::Activity(sfu::Activity::ParticipantLeft { room: "r".into(), participant: sfu::ParticipantId::new("P1"), reason: sfu::LeaveReason::Left });
+        let b: serde_json::Value = serde_json::from_str(&body(&left)).unwrap();
+        assert_eq!(b["participant"]["id"], "P1");
+        assert_eq!(b["reason"], "left");
+    }
+}
