@@ -17,19 +17,38 @@ use crate::worker::ToWorker;
 /// The OpenAPI document of this API.
 const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
+/// How long a created room stays open while empty, unless its creator says.
+const DEFAULT_EMPTY_TIMEOUT_SECS: u64 = 300;
+
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct RoomSummary {
     name: String,
     participants: usize,
     viewers: usize,
     tracks: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_participants: Option<usize>,
+    /// Seconds a created room stays open while empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    empty_timeout: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct RoomDetail {
     name: String,
     participants: Vec<signal::ParticipantInfo>,
     viewers: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_participants: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    empty_timeout: Option<u64>,
+}
+
+/// The options a created room shows.
+fn shown(o: &crate::registry::RoomOptions) -> (Option<usize>, Option<u64>) {
+    (o.max_participants, (!o.empty_timeout.is_zero()).then(|| o.empty_timeout.as_secs()))
 }
 
 /// Every room, with the worker it lives on.
@@ -70,14 +89,24 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
     if let Err(refused) = authorize_list(&state, &headers) {
         return refused;
     }
-    let rooms: Vec<RoomSummary> = rooms(&state)
-        .await
+    // The registry knows every open room (created ones waiting empty too); the workers, who is
+    // in them.
+    let live = rooms(&state).await;
+    let rooms: Vec<RoomSummary> = state
+        .registry
+        .list()
         .into_iter()
-        .map(|(_, r)| RoomSummary {
-            tracks: r.participants.iter().map(|p| p.tracks.len()).sum(),
-            participants: r.participants.len(),
-            viewers: r.viewers,
-            name: r.name,
+        .map(|(name, _, options)| {
+            let (max_participants, empty_timeout) = shown(&options);
+            let info = live.iter().find(|(_, r)| r.name == name).map(|(_, r)| r);
+            RoomSummary {
+                tracks: info.map_or(0, |r| r.participants.iter().map(|p| p.tracks.len()).sum()),
+                participants: info.map_or(0, |r| r.participants.len()),
+                viewers: info.map_or(0, |r| r.viewers),
+                name,
+                max_participants,
+                empty_timeout,
+            }
         })
         .collect();
     Json(serde_json::json!({ "rooms": rooms })).into_response()
@@ -91,14 +120,52 @@ pub(crate) async fn get(State(state): State<Arc<AppState>>, Path(name): Path<Str
             return refused;
         }
     }
-    match room(&state, &name).await {
-        Some((_, r)) => Json(RoomDetail {
-            name: r.name,
-            participants: r.participants.into_iter().map(crate::wire::participant).collect(),
-            viewers: r.viewers,
-        })
-        .into_response(),
-        None => no_room(&name),
+    let Some((_, _, options)) = state.registry.list().into_iter().find(|(n, _, _)| *n == name) else { return no_room(&name) };
+    let (max_participants, empty_timeout) = shown(&options);
+    let (participants, viewers) = match room(&state, &name).await {
+        Some((_, r)) => (r.participants.into_iter().map(crate::wire::participant).collect(), r.viewers),
+        None => (Vec::new(), 0),
+    };
+    Json(RoomDetail { name, participants, viewers, max_participants, empty_timeout }).into_response()
+}
+
+/// The body of a room creation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CreateBody {
+    name: String,
+    max_participants: Option<std::num::NonZeroUsize>,
+    /// Seconds it stays open while empty (default 300; 0: it closes with its last participant).
+    empty_timeout: Option<u64>,
+}
+
+/// `POST /api/v1/rooms` `{"name": "board", "maxParticipants": 10, "emptyTimeout": 600}`: open a
+/// room ahead of its first join.
+pub(crate) async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(refused) = crate::http::authorize_create(&state, &headers) {
+        return refused;
+    }
+    let body: CreateBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is {{\"name\": ROOM, \"maxParticipants\": N, \"emptyTimeout\": SECONDS}}: {e}")),
+    };
+    let name = match signal::validate_room(&body.name) {
+        Ok(n) => n.to_string(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let options = crate::registry::RoomOptions {
+        max_participants: body.max_participants.map(std::num::NonZeroUsize::get),
+        empty_timeout: std::time::Duration::from_secs(body.empty_timeout.unwrap_or(DEFAULT_EMPTY_TIMEOUT_SECS)),
+    };
+    match state.registry.create(&name, options, std::time::Instant::now()) {
+        Ok(()) => {
+            tracing::info!(room = %name, ?options, "room created");
+            let (max_participants, empty_timeout) = shown(&options);
+            let room = RoomSummary { name, participants: 0, viewers: 0, tracks: 0, max_participants, empty_timeout };
+            (StatusCode::CREATED, Json(room)).into_response()
+        }
+        Err(crate::registry::Refusal::Exists) => error(StatusCode::CONFLICT, format!("room {name:?} is open already")),
+        Err(refusal) => error(StatusCode::SERVICE_UNAVAILABLE, refusal.message()),
     }
 }
 
@@ -163,7 +230,10 @@ pub(crate) async fn close(State(state): State<Arc<AppState>>, Path(name): Path<S
     if let Err(refused) = authorize_admin(&state, &headers, &name) {
         return refused;
     }
-    let Some((worker, r)) = room(&state, &name).await else { return no_room(&name) };
+    let closed = state.registry.close(&name);
+    let Some((worker, r)) = room(&state, &name).await else {
+        return if closed { Json(serde_json::json!({ "removed": 0 })).into_response() } else { no_room(&name) };
+    };
     let mut removed = 0;
     for p in r.participants {
         let (tx, rx) = oneshot::channel();

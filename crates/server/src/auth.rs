@@ -162,6 +162,11 @@ impl Claims {
         }
     }
 
+    /// Whether the token may create rooms through the admin API.
+    pub(crate) fn create(&self) -> Result<(), AuthError> {
+        if self.video.room_create { Ok(()) } else { Err(AuthError::Denied("this needs the roomCreate grant".into())) }
+    }
+
     /// Whether the token may read what the server holds (rooms, participants, statistics):
     /// `roomList`, or `roomAdmin` without a room.
     pub(crate) fn list(&self) -> Result<(), AuthError> {

@@ -58,6 +58,17 @@ pub(crate) fn auth_refusal(e: &crate::auth::AuthError) -> Response {
     }
 }
 
+/// With API keys configured, the request's bearer token must grant roomCreate; without keys
+/// nobody may.
+pub(crate) fn authorize_create(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    if !state.keys.enabled() {
+        let e = crate::auth::AuthError::Denied("creating rooms through the admin API needs API keys: configure CONFAB_KEYS and use a roomCreate token".into());
+        return Err(auth_refusal(&e));
+    }
+    let token = bearer(headers).ok_or(crate::auth::AuthError::Missing);
+    token.and_then(|t| state.keys.verify(t)).and_then(|c| c.create()).map_err(|e| auth_refusal(&e))
+}
+
 /// With API keys configured, the request's bearer token must grant roomAdmin for `room`; without
 /// keys nobody may change rooms (there is no one to trust).
 pub(crate) fn authorize_admin(state: &AppState, headers: &axum::http::HeaderMap, room: &str) -> Result<(), Response> {
@@ -87,7 +98,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(crate::metrics::handler))
         .route("/api/v1/stats", get(crate::stats::handler))
         .route("/api/v1/openapi.json", get(crate::admin::openapi))
-        .route("/api/v1/rooms", get(crate::admin::list))
+        .route("/api/v1/rooms", get(crate::admin::list).post(crate::admin::create))
         .route("/api/v1/rooms/{room}", get(crate::admin::get).delete(crate::admin::close))
         .route("/api/v1/rooms/{room}/participants/{participant}", axum::routing::delete(crate::admin::remove))
         .route("/api/v1/rooms/{room}/participants/{participant}/mute", axum::routing::post(crate::admin::mute))

@@ -142,6 +142,17 @@ fn run(config: Config) -> Result<(), Error> {
             tracing::warn!("no API keys are configured: anyone who can reach this server can join any room (set CONFAB_KEYS, see the README)");
         }
         banner(http_addr, acceptor.is_some(), self_signed.as_deref(), &state);
+        // Rooms created through the admin API close after their empty timeout.
+        let sweep = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                for room in sweep.registry.expire(std::time::Instant::now()) {
+                    tracing::info!(%room, "room closed: empty for its empty timeout");
+                }
+            }
+        });
         let app = http::router(state.clone());
         let stop = state.clone();
         let stopped = async move {

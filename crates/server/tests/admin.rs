@@ -120,3 +120,41 @@ async fn without_api_keys_rooms_can_be_read_but_not_changed() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("needs API keys"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_room_created_ahead_has_its_own_limit_and_closes_when_empty_too_long() {
+    let (_server, _out, base) = common::server(&["--keys", KEYS]);
+    let creator = mint(&["--grant", "roomCreate", "--grant", "roomList", "--grant", "roomAdmin"]);
+    let lister = mint(&["--grant", "roomList"]);
+    let body = br#"{"name":"board","maxParticipants":1,"emptyTimeout":600}"#;
+    assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &lister)], body).status, 403);
+    let r = http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(json(&r), serde_json::json!({"name": "board", "participants": 0, "viewers": 0, "tracks": 0, "maxParticipants": 1, "emptyTimeout": 600}));
+    assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], body).status, 409);
+    assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], br#"{"name":"no spaces"}"#).status, 400);
+    assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], br#"{"nom":"x"}"#).status, 400);
+    // Listed while empty; one participant fills it.
+    let r = http(&base, "GET", "/api/v1/rooms", &[("Authorization", &lister)], b"");
+    assert_eq!(json(&r)["rooms"][0]["name"], "board", "{}", r.body);
+    let (_ada, _) = join(&base, "board", "Ada").await;
+    let token = mint(&["--room", "board", "--identity", "bob"]);
+    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    let mut bob = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let msg = serde_json::json!({"type": "join", "room": "board", "name": "Bob", "token": token.trim_start_matches("Bearer ")});
+    bob.send(Message::Text(msg.to_string().into())).await.unwrap();
+    assert_eq!(next(&mut bob, |m| m["type"] == "error").await["code"], "room_full");
+    // Closing it, empty or not.
+    let r = http(&base, "DELETE", "/api/v1/rooms/board", &[("Authorization", &creator)], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A room created with a 1 s empty timeout closes on its own.
+    let r = http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], br#"{"name":"brief","emptyTimeout":1}"#);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(http(&base, "GET", "/api/v1/rooms/brief", &[("Authorization", &lister)], b"").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http(&base, "GET", "/api/v1/rooms/brief", &[("Authorization", &lister)], b"").status != 404 {
+        assert!(Instant::now() < deadline, "the empty room did not close");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
