@@ -691,6 +691,10 @@ function joinErrorText(err) {
       return 'The server is full right now. Try again later.';
     case 'shutting_down':
       return 'The server is shutting down for maintenance and takes nobody new. Try again in a few minutes.';
+    case 'room_full':
+      return 'This room is full. Try again later, or join another room.';
+    case 'rate_limited':
+      return `Too many joins from your network: ${err.message.replace(/^too many joins from your address: /, '')}.`;
     case 'unauthorized':
       return `This server needs a valid access token: open the link with a token you were given (${err.message}).`;
     case 'forbidden':

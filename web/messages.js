@@ -66,7 +66,8 @@
 /**
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
- *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'shutting_down' | 'server_full'
+ *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'shutting_down'
+ *   | 'rate_limited' | 'server_full' | 'room_full'
  *   | 'media_failed' | 'too_slow' | 'removed' | 'internal'} ErrorCode
  */
 

@@ -68,6 +68,13 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_MAX_ROOM_PARTICIPANTS", value_name = "N")]
     max_room_participants: Option<NonZeroUsize>,
 
+    /// Joins (WebSocket, WHIP and WHEP) one client address may make per minute; more get
+    /// `rate_limited` (HTTP 429). Loopback addresses (a local reverse proxy, the load tester) are
+    /// not limited; behind a proxy on another machine every client has its address: raise it,
+    /// or 0 for no limit [default: 60].
+    #[arg(long, env = "CONFAB_JOIN_RATE", value_name = "N")]
+    join_rate: Option<u32>,
+
     /// The most rooms open at once; a join that would open one more gets `server_full`
     /// [default: no limit].
     #[arg(long, env = "CONFAB_MAX_ROOMS", value_name = "N")]
@@ -208,6 +215,7 @@ struct FileConfig {
     max_participants: Option<NonZeroUsize>,
     max_room_participants: Option<NonZeroUsize>,
     max_rooms: Option<NonZeroUsize>,
+    join_rate: Option<u32>,
     congestion_control: Option<Toggle>,
     turn: Option<SocketAddr>,
     no_turn: Option<bool>,
@@ -239,6 +247,8 @@ pub(crate) struct Config {
     pub(crate) max_participants: usize,
     pub(crate) max_room_participants: usize,
     pub(crate) max_rooms: usize,
+    /// Joins per minute per client address; 0: no limit.
+    pub(crate) join_rate: u32,
     pub(crate) congestion_control: bool,
     /// The STUN/TURN server, unless switched off.
     pub(crate) turn: Option<TurnSettings>,
@@ -430,6 +440,7 @@ impl Config {
             max_participants: cli.max_participants.or(file.max_participants).map_or(usize::MAX, NonZeroUsize::get),
             max_room_participants: cli.max_room_participants.or(file.max_room_participants).map_or(usize::MAX, NonZeroUsize::get),
             max_rooms: cli.max_rooms.or(file.max_rooms).map_or(usize::MAX, NonZeroUsize::get),
+            join_rate: cli.join_rate.or(file.join_rate).unwrap_or(60),
             congestion_control: cli.congestion_control.or(file.congestion_control) != Some(Toggle::Off),
         })
     }

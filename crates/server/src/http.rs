@@ -32,6 +32,8 @@ pub(crate) struct AppState {
     pub(crate) drain: watch::Sender<bool>,
     /// How long a drain waits for the participants to leave.
     pub(crate) drain_timeout: std::time::Duration,
+    /// Joins per client address.
+    pub(crate) join_rate: crate::ratelimit::JoinRate,
 }
 
 impl AppState {
@@ -133,11 +135,15 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn websocket(upgrade: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {
+async fn websocket(
+    upgrade: WebSocketUpgrade,
+    State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(ClientAddr(peer)): axum::extract::ConnectInfo<ClientAddr>,
+) -> Response {
     upgrade
         .max_message_size(signal::MAX_FRAME_BYTES)
         .max_frame_size(signal::MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| ws::session(socket, state))
+        .on_upgrade(move |socket| ws::session(socket, state, peer.ip()))
 }
 
 fn asset(path: &str) -> Response {
@@ -148,5 +154,21 @@ fn asset(path: &str) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// The client's address, for `ConnectInfo` over plain TCP and over TLS alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for ClientAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
     }
 }

@@ -9,6 +9,7 @@ mod http;
 mod loadtest;
 mod metrics;
 mod net;
+mod ratelimit;
 mod registry;
 mod stats;
 mod tls;
@@ -137,6 +138,7 @@ fn run(config: Config) -> Result<(), Error> {
             keys: config.keys.clone(),
             drain: drain_tx,
             drain_timeout: config.drain_timeout,
+            join_rate: ratelimit::JoinRate::new(config.join_rate),
         });
         if !state.keys.enabled() {
             tracing::warn!("no API keys are configured: anyone who can reach this server can join any room (set CONFAB_KEYS, see the README)");
@@ -161,8 +163,14 @@ fn run(config: Config) -> Result<(), Error> {
             let _ = stop.shutdown.send(true);
         };
         match acceptor {
-            Some(acceptor) => axum::serve(tls::TlsListener::new(listener, acceptor)?, app).with_graceful_shutdown(stopped).await?,
-            None => axum::serve(listener, app).with_graceful_shutdown(stopped).await?,
+            Some(acceptor) => {
+                let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
+                axum::serve(tls::TlsListener::new(listener, acceptor)?, app).with_graceful_shutdown(stopped).await?
+            }
+            None => {
+                let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
+                axum::serve(listener, app).with_graceful_shutdown(stopped).await?
+            }
         }
         Ok(())
     })

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sfu::{Command, LeaveReason, ParticipantId, Role, Signal};
@@ -75,6 +77,7 @@ pub(crate) async fn whip(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
     Query(query): Query<NameQuery>,
+    ConnectInfo(crate::http::ClientAddr(peer)): ConnectInfo<crate::http::ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -83,28 +86,42 @@ pub(crate) async fn whip(
         Some(Ok(name)) => name.to_string(),
         Some(Err(e)) => return text(StatusCode::BAD_REQUEST, format!("?name=: {e}")),
     };
-    start(&state, &room, name, Role::Publisher, &headers, &body).await
+    start(&state, &room, name, Role::Publisher, peer, &headers, &body).await
 }
 
 /// `POST /whep/{room}`: the room's earliest publisher.
-pub(crate) async fn whep(State(state): State<Arc<AppState>>, Path(room): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    start(&state, &room, "WHEP player".into(), Role::Viewer(None), &headers, &body).await
+pub(crate) async fn whep(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    ConnectInfo(crate::http::ClientAddr(peer)): ConnectInfo<crate::http::ClientAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    start(&state, &room, "WHEP player".into(), Role::Viewer(None), peer, &headers, &body).await
 }
 
 /// `POST /whep/{room}/{participant}`.
 pub(crate) async fn whep_participant(
     State(state): State<Arc<AppState>>,
     Path((room, participant)): Path<(String, String)>,
+    ConnectInfo(crate::http::ClientAddr(peer)): ConnectInfo<crate::http::ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let role = Role::Viewer(Some(ParticipantId::new(participant)));
-    start(&state, &room, "WHEP player".into(), role, &headers, &body).await
+    start(&state, &room, "WHEP player".into(), role, peer, &headers, &body).await
 }
 
 /// Join `room` as `role` with the offer in `body`, and answer.
-async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, peer: SocketAddr, headers: &HeaderMap, body: &[u8]) -> Response {
     let whep = matches!(role, Role::Viewer(_));
+    if let Err(wait) = state.join_rate.take(peer.ip(), std::time::Instant::now()) {
+        let mut response = text(StatusCode::TOO_MANY_REQUESTS, format!("too many sessions started from your address: try again in {} s", wait.as_secs().max(1)));
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
     if state.draining() {
         let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down: it takes no new sessions");
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));

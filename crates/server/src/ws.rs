@@ -45,7 +45,7 @@ enum End {
     Gone,
 }
 
-pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
+pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>, ip: std::net::IpAddr) {
     let mut joined: Option<Joined> = None;
     let mut last_heard = Instant::now();
     let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
@@ -63,7 +63,7 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(end) = on_text(&mut socket, &state, &mut joined, text.as_str()).await {
+                        if let Some(end) = on_text(&mut socket, &state, &mut joined, text.as_str(), ip).await {
                             break end;
                         }
                     }
@@ -159,7 +159,7 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>) {
 }
 
 /// Handle one text frame; `Some` ends the session.
-async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<Joined>, text: &str) -> Option<End> {
+async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<Joined>, text: &str, ip: std::net::IpAddr) -> Option<End> {
     let msg = match signal::parse_client_message(text) {
         Ok(msg) => msg,
         Err(e) => {
@@ -174,6 +174,10 @@ async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<J
             return send(socket, &ServerMessage::Pong { id: ping.id }).await.err();
         }
         (ClientMessage::Join(join), None) => {
+            if let Err(wait) = state.join_rate.take(ip, std::time::Instant::now()) {
+                let message = format!("too many joins from your address: try again in {} s", wait.as_secs().max(1));
+                return send(socket, &reply_error(ErrorCode::RateLimited, message)).await.err();
+            }
             return match join_room(state, join) {
                 Ok(j) => {
                     *joined = Some(j);

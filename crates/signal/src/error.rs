@@ -35,6 +35,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The server is shutting down and takes no new participants.
     ShuttingDown,
+    /// Too many joins from the client's address: wait and try again.
+    RateLimited,
     /// The server cannot take another participant now.
     ServerFull,
     /// The room cannot take another participant.
@@ -67,6 +69,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServerFull => "server_full",
             ErrorCode::RoomFull => "room_full",
             ErrorCode::MediaFailed => "media_failed",
@@ -138,6 +141,7 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::ShuttingDown,
+            ErrorCode::RateLimited,
             ErrorCode::ServerFull,
             ErrorCode::RoomFull,
             ErrorCode::MediaFailed,
