@@ -143,6 +143,7 @@ fn run(config: Config) -> Result<(), Error> {
         if !state.keys.enabled() {
             tracing::warn!("no API keys are configured: anyone who can reach this server can join any room (set CONFAB_KEYS, see the README)");
         }
+        let signals = Signals::new();
         banner(http_addr, acceptor.is_some(), self_signed.as_deref(), &state);
         // Rooms created through the admin API close after their empty timeout.
         let sweep = state.clone();
@@ -158,7 +159,7 @@ fn run(config: Config) -> Result<(), Error> {
         let app = http::router(state.clone());
         let stop = state.clone();
         let stopped = async move {
-            drain(&stop).await;
+            drain(&stop, signals).await;
             tracing::info!("shutting down");
             let _ = stop.shutdown.send(true);
         };
@@ -221,8 +222,7 @@ fn banner(http: SocketAddr, tls: bool, self_signed: Option<&str>, state: &AppSta
 
 /// Wait for a shutdown signal, then drain: refuse new participants, tell those present, and
 /// return when they have all left, when the drain timeout passes, or at a second signal.
-async fn drain(state: &AppState) {
-    let mut signals = Signals::new();
+async fn drain(state: &AppState, mut signals: Signals) {
     signals.next().await;
     let present = state.registry.participants();
     if present == 0 {
@@ -256,35 +256,46 @@ async fn drain(state: &AppState) {
     }
 }
 
-/// Ctrl-C (SIGINT) and SIGTERM, as one stream.
+/// Ctrl-C (SIGINT) and SIGTERM, as one stream. The handlers are installed when this is made
+/// (before the banner, so that a signal sent by whoever read it is never the default action,
+/// which would kill the process without a drain).
 struct Signals {
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
     fn new() -> Signals {
-        Signals {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
 
     async fn next(&mut self) {
         #[cfg(unix)]
-        let term = async {
-            match self.term.as_mut() {
-                Some(s) => {
-                    s.recv().await;
+        {
+            async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
             }
-        };
+            tokio::select! {
+                () = recv(self.int.as_mut()) => {}
+                () = recv(self.term.as_mut()) => {}
+            }
+        }
         #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
+        {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

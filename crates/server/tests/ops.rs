@@ -145,7 +145,8 @@ async fn the_drain_timeout_closes_the_sessions_and_a_second_signal_exits_at_once
     // With nobody there, the first signal exits.
     let (mut server, _out, _) = common::server(&[]);
     signal(&server, "TERM");
-    assert!(exited(&mut server, Duration::from_secs(3)).is_some_and(|s| s.success()));
+    let status = exited(&mut server, Duration::from_secs(3));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
 
 #[tokio::test]
