@@ -158,8 +158,8 @@ pub(crate) struct Cli {
     keys: Option<String>,
 
     /// A URL to POST room events to (room started/finished, participant joined/left, track
-    /// published/unpublished), signed with the first API key (--keys is needed); plain
-    /// `http://`. Repeatable (comma-separated in the environment).
+    /// published/unpublished), signed with the first API key (--keys is needed); `http://` or
+    /// `https://` (the system's root certificates). Repeatable (comma-separated in the environment).
     #[arg(long = "webhook", env = "CONFAB_WEBHOOKS", value_name = "URL", value_delimiter = ',')]
     webhook: Vec<crate::webhook::Endpoint>,
 

@@ -4,7 +4,8 @@
 //! Each request carries `Authorization: <JWT>`, signed (HS256) with the first API key, whose
 //! `sha256` claim is the base64 SHA-256 of the body, as LiveKit signs its webhooks: a receiver
 //! checks the token with the key's secret and the digest with the body. A delivery that fails
-//! (no connection, or a status other than 2xx) is tried again after 1, 2, 4 and 8 s. The media
+//! (no connection, or a status other than 2xx) is tried again after 1, 2, 4 and 8 s. HTTPS
+//! receivers are checked against the system's root certificates. The media
 //! workers hand events over without waiting: when the queue is full an event is dropped (and
 //! logged), never the media path held up.
 
@@ -47,9 +48,14 @@ impl Notifier {
     }
 }
 
-/// A webhook address: plain HTTP (an HTTPS receiver sits behind a local proxy for now).
+/// A webhook address, `http://` or `https://` (checked against the system's root certificates,
+/// or those of `SSL_CERT_FILE` / `SSL_CERT_DIR`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
+    /// Over TLS.
+    tls: bool,
+    /// The host name, for TLS.
+    host: String,
     /// `host:port`, to connect to and for the Host header.
     authority: String,
     /// The path and query.
@@ -62,23 +68,21 @@ impl std::str::FromStr for Endpoint {
     type Err = String;
 
     fn from_str(url: &str) -> Result<Endpoint, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            if url.starts_with("https://") {
-                format!("{url:?}: webhooks are sent over plain HTTP for now (put a local proxy in front of an HTTPS receiver)")
-            } else {
-                format!("{url:?}: expected http://HOST[:PORT]/PATH")
-            }
-        })?;
+        let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("{url:?}: expected http(s)://HOST[:PORT]/PATH")),
+        };
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.is_empty() {
             return Err(format!("{url:?}: no host"));
         }
-        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !authority.ends_with(']') {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
+        let (host, authority) = match authority.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() && !authority.ends_with(']') => (host, authority.to_string()),
+            _ => (authority, format!("{authority}:{}", if tls { 443 } else { 80 })),
         };
-        Ok(Endpoint { authority, path: if path.is_empty() { "/".into() } else { path.to_string() }, url: url.to_string() })
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        Ok(Endpoint { tls, host, authority, path: if path.is_empty() { "/".into() } else { path.to_string() }, url: url.to_string() })
     }
 }
 
@@ -199,9 +203,43 @@ async fn deliver(endpoint: Endpoint, body: Bytes, token: String) {
     tracing::warn!(url = %endpoint.url, "webhook given up after {ATTEMPTS} attempts");
 }
 
+/// The TLS client of HTTPS webhooks: the system's root certificates (or `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR`), loaded once.
+fn tls_connector() -> &'static Result<tokio_rustls::TlsConnector, String> {
+    static CONNECTOR: std::sync::OnceLock<Result<tokio_rustls::TlsConnector, String>> = std::sync::OnceLock::new();
+    CONNECTOR.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(format!("no root certificates found to check HTTPS webhooks with ({:?})", found.errors));
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+    })
+}
+
 async fn post(endpoint: &Endpoint, body: Bytes, token: &str) -> Result<u16, String> {
     let stream = tokio::net::TcpStream::connect(&endpoint.authority).await.map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    if endpoint.tls {
+        let connector = tls_connector().as_ref().map_err(Clone::clone)?;
+        let name = rustls_pki_types::ServerName::try_from(endpoint.host.clone()).map_err(|e| format!("{}: {e}", endpoint.host))?;
+        let tls = connector.connect(name, stream).await.map_err(|e| format!("TLS: {e}"))?;
+        send(endpoint, TokioIo::new(tls), body, token).await
+    } else {
+        send(endpoint, TokioIo::new(stream), body, token).await
+    }
+}
+
+async fn send<T>(endpoint: &Endpoint, io: T, body: Bytes, token: &str) -> Result<u16, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let request = hyper::Request::post(endpoint.path.as_str())
         .header(hyper::header::HOST, endpoint.authority.as_str())
@@ -225,7 +263,8 @@ mod tests {
         assert_eq!((e.authority.as_str(), e.path.as_str()), ("hooks.local:8080", "/confab?x=1"));
         let e: Endpoint = "http://hooks.local".parse().unwrap();
         assert_eq!((e.authority.as_str(), e.path.as_str()), ("hooks.local:80", "/"));
-        assert!("https://x/".parse::<Endpoint>().unwrap_err().contains("plain HTTP"));
+        let e: Endpoint = "https://hooks.example.com/in".parse().unwrap();
+        assert_eq!((e.tls, e.host.as_str(), e.authority.as_str()), (true, "hooks.example.com", "hooks.example.com:443"));
         assert!("ftp://x/".parse::<Endpoint>().is_err());
         assert!("http:///x".parse::<Endpoint>().is_err());
     }

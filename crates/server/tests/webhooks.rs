@@ -1,4 +1,5 @@
-//! Webhooks from a real `confab`: a participant joins and leaves, and a receiver on loopback
+//! Webhooks from a real `confab`: a participant joins and leaves, and a receiver on loopback (over
+//! HTTP, and over HTTPS checked against the roots of SSL_CERT_FILE)
 //! gets room_started, participant_joined, participant_left and room_finished, each signed (a JWT
 //! of the key, whose sha256 claim is the body's digest); a 500 is retried.
 
@@ -12,6 +13,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
 const KEY: &str = "hookkey";
 const SECRET: &str = "a-webhook-secret-of-at-least-thirty-two-chars";
 
@@ -19,13 +23,26 @@ const SECRET: &str = "a-webhook-secret-of-at-least-thirty-two-chars";
 type Received = Arc<Mutex<Vec<(String, String)>>>;
 
 async fn receiver() -> (String, Received) {
+    receiver_on(None).await
+}
+
+/// A receiver; over TLS with `tls`, at `https://localhost:PORT/...`.
+async fn receiver_on(tls: Option<tokio_rustls::TlsAcceptor>) -> (String, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hooks/confab", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let url = if tls.is_some() { format!("https://localhost:{port}/hooks/confab") } else { format!("http://127.0.0.1:{port}/hooks/confab") };
     let received: Received = Arc::default();
     let log = received.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let mut s: Box<dyn Stream> = match &tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(t) => Box::new(t),
+                    Err(_) => continue,
+                },
+                None => Box::new(tcp),
+            };
             let mut raw = Vec::new();
             let mut buf = [0u8; 4096];
             // Headers, then Content-Length bytes of body.
@@ -115,11 +132,47 @@ async fn room_events_are_posted_signed_and_retried() {
 }
 
 #[test]
-fn webhooks_need_api_keys_and_http_urls() {
+fn webhooks_need_api_keys_and_http_or_https_urls() {
     let out = common::confab().args(["--webhook", "http://127.0.0.1:9/x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--keys"));
     let out = common::confab().args(["--webhook", "ftp://x/"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("http://"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http(s)://"));
+}
+
+#[tokio::test]
+async fn an_https_receiver_is_checked_against_the_root_certificates() {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    let (url, received) = receiver_on(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
+    // The receiver's certificate is the only root confab trusts here (SSL_CERT_FILE).
+    let roots = std::env::temp_dir().join(format!("confab-hook-roots-{}.pem", std::process::id()));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(made.cert.der());
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    std::fs::write(&roots, format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))).unwrap();
+    let keys = format!("{KEY}: {SECRET}");
+    let (_server, _out, banner) = common::server_banner_env(&["--keys", &keys, "--webhook", &url], &[("SSL_CERT_FILE", roots.to_str().unwrap())]);
+    let base = common::url_of(&banner);
+    let token = {
+        let claims = serde_json::json!({"iss": KEY, "sub": "tls", "exp": 4102444800u64, "video": {"room": "secure-hooks", "roomJoin": true}});
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+    };
+    let mut ws = tokio_tungstenite::connect_async(format!("{}/ws", base.replacen("http://", "ws://", 1))).await.unwrap().0;
+    let join = serde_json::json!({"type": "join", "room": "secure-hooks", "name": "T", "token": token});
+    ws.send(Message::Text(join.to_string().into())).await.unwrap();
+    // room_started and participant_joined, the first of them twice (500, then 200).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while received.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "received over HTTPS: {:?}", received.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(received.lock().unwrap().iter().all(|(_, b)| b.contains("secure-hooks")));
+    std::fs::remove_file(roots).ok();
 }

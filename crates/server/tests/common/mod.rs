@@ -55,7 +55,14 @@ pub(crate) fn media_of(banner: &[String]) -> std::net::SocketAddr {
 /// [`server`], returning the lines of its banner instead of its URL.
 #[allow(dead_code)]
 pub(crate) fn server_banner(args: &[&str]) -> (Running, BufReader<ChildStdout>, Vec<String>) {
+    server_banner_env(args, &[])
+}
+
+/// [`server_banner`], with these environment variables set for the server.
+#[allow(dead_code)]
+pub(crate) fn server_banner_env(args: &[&str], env: &[(&str, &str)]) -> (Running, BufReader<ChildStdout>, Vec<String>) {
     let mut child = confab()
+        .envs(env.iter().copied())
         .args(["--http", "127.0.0.1:0", "--rtc", "127.0.0.1:0", "--workers", "1", "--log", "warn"])
         // Its TURN server only where a test asks for one (`--turn 127.0.0.1:0`).
         .args(if args.iter().any(|a| a.starts_with("--turn")) { &[][..] } else { &["--no-turn"][..] })
