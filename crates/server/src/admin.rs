@@ -175,17 +175,20 @@ async fn command(state: &AppState, name: &str, participant: &str, command: sfu::
     if !r.participants.iter().any(|p| p.id.as_str() == participant) {
         return error(StatusCode::NOT_FOUND, format!("no participant {participant:?} in room {name:?}"));
     }
+    match run(state, worker, command).await {
+        Some(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Some(Err(sfu::Error::UnknownParticipant)) => error(StatusCode::NOT_FOUND, format!("no participant {participant:?} in room {name:?}")),
+        Some(Err(sfu::Error::UnknownTrack(t))) => error(StatusCode::NOT_FOUND, format!("participant {participant:?} publishes no track {t:?}")),
+        Some(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "the media worker stopped"),
+    }
+}
+
+/// The core's result of `command` on `worker`; `None` if the worker is gone.
+async fn run(state: &AppState, worker: usize, command: sfu::Command) -> Option<Result<(), sfu::Error>> {
     let (tx, rx) = oneshot::channel();
-    if state.workers[worker].tx.send(ToWorker::Admin { command, reply: tx }).await.is_err() {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "the media worker stopped");
-    }
-    match rx.await {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(sfu::Error::UnknownParticipant)) => error(StatusCode::NOT_FOUND, format!("no participant {participant:?} in room {name:?}")),
-        Ok(Err(sfu::Error::UnknownTrack(t))) => error(StatusCode::NOT_FOUND, format!("participant {participant:?} publishes no track {t:?}")),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the media worker stopped"),
-    }
+    state.workers[worker].tx.send(ToWorker::Admin { command, reply: tx }).await.ok()?;
+    rx.await.ok()
 }
 
 /// `DELETE /api/v1/rooms/{room}/participants/{participant}`: remove it (it is told, and its
@@ -236,9 +239,8 @@ pub(crate) async fn close(State(state): State<Arc<AppState>>, Path(name): Path<S
     };
     let mut removed = 0;
     for p in r.participants {
-        let (tx, rx) = oneshot::channel();
         let command = sfu::Command::Remove { participant: sfu::ParticipantId::new(p.id.as_str()) };
-        if state.workers[worker].tx.send(ToWorker::Admin { command, reply: tx }).await.is_ok() && matches!(rx.await, Ok(Ok(()))) {
+        if matches!(run(&state, worker, command).await, Some(Ok(()))) {
             removed += 1;
         }
     }

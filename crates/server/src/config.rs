@@ -166,7 +166,7 @@ pub(crate) struct Cli {
     /// On SIGTERM (or a first Ctrl-C) confab drains: it refuses new participants, tells those
     /// present, and exits once they have left or after this long, e.g. `10m`. A second signal
     /// exits at once [default: 60s].
-    #[arg(long, env = "CONFAB_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = crate::loadtest::parse_duration)]
+    #[arg(long, env = "CONFAB_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     drain_timeout: Option<std::time::Duration>,
 
     /// Something else than serving.
@@ -317,6 +317,29 @@ impl std::str::FromStr for PortRange {
     }
 }
 
+/// A duration: a number of seconds, or a number with a unit `ms`, `s`, `m` (`min`), `h` or `d`,
+/// e.g. `500ms`, `30s`, `2m`, `6h`, `365d`; at most 400 days.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 2m, 500ms, 6h, 2d)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        "d" => v * 86_400.0,
+        _ => return Err(format!("{s:?}: unit must be ms, s, m, h or d")),
+    };
+    if !(0.0..=400.0 * 86_400.0).contains(&secs) {
+        return Err(format!("{s}: between 0 and 400d"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// A bitrate: a number of bit/s, with an optional `k` or `M` suffix.
 fn parse_bitrate(s: &str) -> Result<u64, String> {
     let (digits, scale) = match s.strip_suffix(['k', 'K']) {
@@ -414,7 +437,7 @@ impl Config {
         };
         let drain_timeout = match (cli.drain_timeout, file.drain_timeout) {
             (Some(d), _) => d,
-            (None, Some(s)) => crate::loadtest::parse_duration(&s).map_err(|e| Error::Config(format!("drain-timeout: {e}")))?,
+            (None, Some(s)) => parse_duration(&s).map_err(|e| Error::Config(format!("drain-timeout: {e}")))?,
             (None, None) => std::time::Duration::from_secs(60),
         };
         let webhooks = if cli.webhook.is_empty() {
@@ -505,6 +528,19 @@ mod tests {
         }
         let path = file("no-turn = true\n");
         assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().turn.is_none());
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["7 parsecs", "-1s", "6w", "h", "", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -60,36 +60,38 @@ pub(crate) fn auth_refusal(e: &crate::auth::AuthError) -> Response {
     }
 }
 
-/// With API keys configured, the request's bearer token must grant roomCreate; without keys
-/// nobody may.
+/// With API keys configured, the request's bearer token must be valid and pass `grant`. Without
+/// keys, `open` decides: reading is open, while changing rooms is refused (there is nobody to
+/// trust with it).
+fn authorize(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    open: Result<(), &str>,
+    grant: impl FnOnce(&crate::auth::Claims) -> Result<(), crate::auth::AuthError>,
+) -> Result<(), Response> {
+    use crate::auth::AuthError;
+    if !state.keys.enabled() {
+        return open.map_err(|why| auth_refusal(&AuthError::Denied(why.into())));
+    }
+    let claims = bearer(headers).ok_or(AuthError::Missing).and_then(|t| state.keys.verify(t));
+    claims.and_then(|c| grant(&c)).map_err(|e| auth_refusal(&e))
+}
+
+/// The roomCreate grant; refused without API keys.
 pub(crate) fn authorize_create(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
-    if !state.keys.enabled() {
-        let e = crate::auth::AuthError::Denied("creating rooms through the admin API needs API keys: configure CONFAB_KEYS and use a roomCreate token".into());
-        return Err(auth_refusal(&e));
-    }
-    let token = bearer(headers).ok_or(crate::auth::AuthError::Missing);
-    token.and_then(|t| state.keys.verify(t)).and_then(|c| c.create()).map_err(|e| auth_refusal(&e))
+    let open = Err("creating rooms through the admin API needs API keys: configure CONFAB_KEYS and use a roomCreate token");
+    authorize(state, headers, open, |c| c.create())
 }
 
-/// With API keys configured, the request's bearer token must grant roomAdmin for `room`; without
-/// keys nobody may change rooms (there is no one to trust).
+/// The roomAdmin grant for `room`; refused without API keys.
 pub(crate) fn authorize_admin(state: &AppState, headers: &axum::http::HeaderMap, room: &str) -> Result<(), Response> {
-    if !state.keys.enabled() {
-        let e = crate::auth::AuthError::Denied("changing rooms through the admin API needs API keys: configure CONFAB_KEYS and use a roomAdmin token".into());
-        return Err(auth_refusal(&e));
-    }
-    let token = bearer(headers).ok_or(crate::auth::AuthError::Missing);
-    token.and_then(|t| state.keys.verify(t)).and_then(|c| c.admin(room)).map_err(|e| auth_refusal(&e))
+    let open = Err("changing rooms through the admin API needs API keys: configure CONFAB_KEYS and use a roomAdmin token");
+    authorize(state, headers, open, |c| c.admin(room))
 }
 
-/// With API keys configured, the request's bearer token must grant roomList (see
-/// [`crate::auth::Claims::list`]); without keys, anyone may read.
+/// The roomList grant (see [`crate::auth::Claims::list`]); open without API keys.
 pub(crate) fn authorize_list(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
-    if !state.keys.enabled() {
-        return Ok(());
-    }
-    let token = bearer(headers).ok_or(crate::auth::AuthError::Missing);
-    token.and_then(|t| state.keys.verify(t)).and_then(|c| c.list()).map_err(|e| auth_refusal(&e))
+    authorize(state, headers, Ok(()), |c| c.list())
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {

@@ -163,15 +163,10 @@ fn run(config: Config) -> Result<(), Error> {
             tracing::info!("shutting down");
             let _ = stop.shutdown.send(true);
         };
+        let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
         match acceptor {
-            Some(acceptor) => {
-                let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
-                axum::serve(tls::TlsListener::new(listener, acceptor)?, app).with_graceful_shutdown(stopped).await?
-            }
-            None => {
-                let app = app.into_make_service_with_connect_info::<http::ClientAddr>();
-                axum::serve(listener, app).with_graceful_shutdown(stopped).await?
-            }
+            Some(acceptor) => axum::serve(tls::TlsListener::new(listener, acceptor)?, app).with_graceful_shutdown(stopped).await?,
+            None => axum::serve(listener, app).with_graceful_shutdown(stopped).await?,
         }
         Ok(())
     })

@@ -101,16 +101,10 @@ fn claims(args: &Args, key: &str, now: u64) -> Result<Claims, String> {
     Ok(Claims { iss: key.to_string(), sub: identity, name: args.name.clone(), nbf: Some(now.saturating_sub(auth::LEEWAY_SECS)), exp: now + args.ttl, video })
 }
 
-/// A duration: seconds, or a number with an `s`, `m`, `h` or `d` suffix.
+/// A token's lifetime in whole seconds: a duration (`crate::config::parse_duration`) of 1 s or more.
 fn parse_ttl(s: &str) -> Result<u64, String> {
-    let (digits, scale) = match s.char_indices().last() {
-        Some((i, 's')) => (&s[..i], 1),
-        Some((i, 'm')) => (&s[..i], 60),
-        Some((i, 'h')) => (&s[..i], 3600),
-        Some((i, 'd')) => (&s[..i], 86_400),
-        _ => (s, 1),
-    };
-    digits.parse::<u64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(scale)).ok_or_else(|| format!("{s:?}: expected a duration such as 90s, 30m, 6h or 2d"))
+    let secs = crate::config::parse_duration(s)?.as_secs();
+    if secs == 0 { Err(format!("{s:?}: a token must live at least 1 s")) } else { Ok(secs) }
 }
 
 /// Percent-encoding of a room id for a URL (room ids are A-Z a-z 0-9 - _ . already).

@@ -135,13 +135,12 @@ fn body(notice: &Notice) -> String {
     let id = format!("EV_{:016x}", fastrand::u64(..));
     let created_at = auth::unix_now();
     let b = |event, room: &str| Body { event, id: id.clone(), created_at, room: Room { name: room.to_string() }, participant: None, track: None, reason: None };
-    let json = |v: &dyn ErasedSerialize| v.to_json();
     let body = match notice {
         Notice::RoomFinished(room) => b("room_finished", room),
         Notice::Activity(a) => match a {
             sfu::Activity::RoomStarted { room } => b("room_started", room),
             sfu::Activity::ParticipantJoined { room, participant } => {
-                Body { participant: Some(json(&crate::wire::participant(participant.clone()))), ..b("participant_joined", room) }
+                Body { participant: serde_json::to_value(crate::wire::participant(participant.clone())).ok(), ..b("participant_joined", room) }
             }
             sfu::Activity::ParticipantLeft { room, participant, reason } => Body {
                 participant: Some(serde_json::json!({ "id": participant.to_string() })),
@@ -150,7 +149,7 @@ fn body(notice: &Notice) -> String {
             },
             sfu::Activity::TrackPublished { room, participant, track } => Body {
                 participant: Some(serde_json::json!({ "id": participant.to_string() })),
-                track: Some(json(&crate::wire::track(track.clone()))),
+                track: serde_json::to_value(crate::wire::track(track.clone())).ok(),
                 ..b("track_published", room)
             },
             sfu::Activity::TrackUnpublished { room, participant, track } => Body {
@@ -161,17 +160,6 @@ fn body(notice: &Notice) -> String {
         },
     };
     serde_json::to_string(&body).unwrap_or_default()
-}
-
-/// A value of any serializable type as JSON (for the closure above, which takes several types).
-trait ErasedSerialize {
-    fn to_json(&self) -> serde_json::Value;
-}
-
-impl<T: Serialize> ErasedSerialize for T {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
 }
 
 /// The `Authorization` token of `body`.

@@ -123,9 +123,7 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, peer
         return response;
     }
     if state.draining() {
-        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down: it takes no new sessions");
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-        return response;
+        return unavailable("the server is shutting down: it takes no new sessions");
     }
     let room = match signal::validate_room(room) {
         Ok(room) => room.to_string(),
@@ -168,9 +166,7 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, peer
         Ok(worker) => worker,
         Err(crate::registry::Refusal::NoRoom) => return text(StatusCode::NOT_FOUND, format!("no room {room:?}")),
         Err(refusal) => {
-            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, refusal.message());
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-            return response;
+            return unavailable(refusal.message());
         }
     };
     let participant = ParticipantId::new(crate::ws::new_participant_id());
@@ -331,7 +327,12 @@ fn plain(message: &str) -> String {
 }
 
 fn busy() -> Response {
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "the server is full or too busy to take a session now");
+    unavailable("the server is full or too busy to take a session now")
+}
+
+/// 503 with `reason` and a Retry-After.
+fn unavailable(reason: &str) -> Response {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, reason);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     response
 }

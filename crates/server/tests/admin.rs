@@ -16,9 +16,7 @@ const KEYS: &str = "adm: an-admin-secret-of-at-least-thirty-two-characters";
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn mint(args: &[&str]) -> String {
-    let out = common::confab().env("CONFAB_KEYS", KEYS).arg("token").args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+    common::bearer_token(KEYS, args)
 }
 
 async fn join(base: &str, room: &str, name: &str) -> (Ws, String) {
@@ -60,7 +58,7 @@ async fn rooms_are_listed_read_emptied_and_closed_with_the_right_grants() {
     let admin = mint(&["--room", "standup", "--grant", "roomJoin=false", "--grant", "roomAdmin"]);
     let other_admin = mint(&["--room", "elsewhere", "--grant", "roomJoin=false", "--grant", "roomAdmin"]);
 
-    let (mut ada, ada_id) = join(&base, "standup", "Ada").await;
+    let (mut ada, _) = join(&base, "standup", "Ada").await;
     let (mut bob, bob_id) = join(&base, "standup", "Bob").await;
 
     // Reading.

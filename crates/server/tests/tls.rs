@@ -3,18 +3,12 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
-}
 
 async fn connect(addr: &str, root: &rustls_pki_types::CertificateDer<'static>) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
@@ -35,8 +29,8 @@ async fn the_http_port_serves_https_and_wss_with_the_configured_certificate() {
     let dir = std::env::temp_dir().join(format!("confab-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, pem("CERTIFICATE", made.cert.der())).unwrap();
-    std::fs::write(&key, pem("PRIVATE KEY", &made.signing_key.serialize_der())).unwrap();
+    std::fs::write(&cert, common::pem("CERTIFICATE", made.cert.der())).unwrap();
+    std::fs::write(&key, common::pem("PRIVATE KEY", &made.signing_key.serialize_der())).unwrap();
     let (_server, _out, banner) = common::server_banner(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     let line = banner.iter().find(|l| l.contains("https://127.0.0.1:")).unwrap_or_else(|| panic!("no https URL in {banner:?}"));
     let addr = line.split("https://").nth(1).unwrap().split('/').next().unwrap().to_string();

@@ -154,9 +154,7 @@ async fn an_https_receiver_is_checked_against_the_root_certificates() {
     let (url, received) = receiver_on(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
     // The receiver's certificate is the only root confab trusts here (SSL_CERT_FILE).
     let roots = std::env::temp_dir().join(format!("confab-hook-roots-{}.pem", std::process::id()));
-    let b64 = base64::engine::general_purpose::STANDARD.encode(made.cert.der());
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    std::fs::write(&roots, format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))).unwrap();
+    std::fs::write(&roots, common::pem("CERTIFICATE", made.cert.der())).unwrap();
     let keys = format!("{KEY}: {SECRET}");
     let (_server, _out, banner) = common::server_banner_env(&["--keys", &keys, "--webhook", &url], &[("SSL_CERT_FILE", roots.to_str().unwrap())]);
     let base = common::url_of(&banner);

@@ -254,11 +254,7 @@ fn with_api_keys_whip_whep_and_stats_need_a_token_that_grants_them() {
     let keys = "k1: a-secret-of-at-least-thirty-two-characters";
     let (_server, _out, base) = common::server(&["--keys", keys]);
     // Tokens from `confab token`, as an operator mints them.
-    let mint = |args: &[&str]| {
-        let out = common::confab().env("CONFAB_KEYS", keys).arg("token").args(args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
-    };
+    let mint = |args: &[&str]| common::bearer_token(keys, args);
     let publisher_token = mint(&["--room", "studio", "--identity", "obs", "--name", "OBS"]);
     let viewer_token = mint(&["--room", "studio", "--identity", "v", "--grant", "canPublish=false"]);
     let deaf_token = mint(&["--room", "studio", "--identity", "d", "--grant", "canSubscribe=false"]);
@@ -314,10 +310,7 @@ fn with_api_keys_whip_whep_and_stats_need_a_token_that_grants_them() {
 fn the_admin_api_mutes_a_publishers_track_and_forwarding_stops() {
     let keys = "k1: a-secret-of-at-least-thirty-two-characters";
     let (_server, _out, base) = common::server(&["--keys", keys]);
-    let mint = |args: &[&str]| {
-        let out = common::confab().env("CONFAB_KEYS", keys).arg("token").args(args).output().unwrap();
-        format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
-    };
+    let mint = |args: &[&str]| common::bearer_token(keys, args);
     let admin = mint(&["--room", "studio", "--grant", "roomJoin=false", "--grant", "roomAdmin"]);
     let join = mint(&["--room", "studio", "--identity", "obs", "--name", "obs"]);
     let mut publisher = Client::new("obs");

@@ -53,10 +53,10 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) no_audio: bool,
     /// How long to measure, e.g. `30s`, `2m`.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
     pub(crate) duration: Duration,
     /// Time between every participant connected and measuring, e.g. `3s`.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = crate::config::parse_duration)]
     pub(crate) warmup: Duration,
     /// Participants started per second.
     #[arg(long, default_value_t = 20.0)]
@@ -80,25 +80,6 @@ fn parse_bitrate(s: &str) -> Result<u64, String> {
     Ok((v * mult) as u64)
 }
 
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 2m, 500ms)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
-    };
-    if !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("{s}: between 0 and 24h"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
 
 /// Where the server is, from `--url`.
 struct Target {
@@ -297,12 +278,6 @@ mod tests {
         assert!(parse_bitrate("fast").is_err());
         assert!(parse_bitrate("-1").is_err());
         assert!(parse_bitrate("1G").is_err());
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("7 parsecs").is_err());
-        assert!(parse_duration("-1s").is_err());
     }
 
     #[test]

@@ -127,3 +127,20 @@ pub(crate) fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)
         .collect();
     Reply { status, headers, body: body.to_string() }
 }
+
+/// `Bearer` and a token `confab token ARGS` mints with API keys `keys`, as an operator mints one.
+#[allow(dead_code)]
+pub(crate) fn bearer_token(keys: &str, args: &[&str]) -> String {
+    let out = confab().env("CONFAB_KEYS", keys).arg("token").args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// DER bytes as a PEM block labelled `label`.
+#[allow(dead_code)]
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
