@@ -1,6 +1,6 @@
 //! The SFU core under hostile input: a participant that sends arbitrary SDP offers and answers,
-//! candidates, mutes, and datagrams (some dressed as STUN with its ICE username, so they reach
-//! its str0m engine), interleaved with the passing of time. Nothing may panic, and the core must
+//! candidates, mutes, and datagrams and ICE-TCP frames (some dressed as STUN with its ICE
+//! username, so they reach its str0m engine), interleaved with the passing of time. Nothing may panic, and the core must
 //! stay consistent (its counters match its participants).
 #![no_main]
 
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let server: SocketAddr = "10.99.0.1:7881".parse().unwrap();
     let peer: SocketAddr = "10.0.0.2:5000".parse().unwrap();
     let mut now = Instant::now();
-    let mut sfu = Sfu::new(SfuConfig::new(vec![server])).unwrap();
+    let mut sfu = Sfu::new(SfuConfig { tcp_candidates: vec![server], ..SfuConfig::new(vec![server]) }).unwrap();
     let ada = ParticipantId::new("ada");
     let bob = ParticipantId::new("bob");
     for p in [&ada, &bob] {
@@ -41,8 +41,17 @@ fuzz_target!(|data: &[u8]| {
             1 => sfu.handle_command(now, Command::Answer { participant: ada.clone(), id: offer_id, sdp: text }),
             2 => sfu.handle_command(now, Command::Candidate { participant: ada.clone(), candidate: text }),
             3 => sfu.handle_command(now, Command::Mute { participant: ada.clone(), track: text, muted: body.len() % 2 == 0 }),
+            // An odd length goes over ICE-TCP, as one frame.
+            4 if body.len() % 2 == 1 => {
+                sfu.handle_tcp_frame(now, peer, server, body);
+                Ok(())
+            }
             4 => {
                 sfu.handle_datagram(now, peer, server, body);
+                Ok(())
+            }
+            5 if body.len() % 2 == 1 => {
+                sfu.handle_tcp_frame(now, peer, server, &stun_with(&ufrag, body));
                 Ok(())
             }
             5 => {

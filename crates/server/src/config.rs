@@ -86,6 +86,12 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_CONGESTION_CONTROL", value_name = "ON|OFF")]
     congestion_control: Option<Toggle>,
 
+    /// Do not accept ICE over TCP. By default each media worker also listens on TCP at its UDP
+    /// port's number and advertises it as a passive ICE-TCP candidate (RFC 6544), so clients whose
+    /// UDP is blocked reach the SFU directly; UDP stays preferred.
+    #[arg(long, env = "CONFAB_NO_ICE_TCP")]
+    no_ice_tcp: bool,
+
     /// UDP address of the built-in STUN/TURN server [default: 0.0.0.0:3478; if that port is
     /// taken, confab runs without TURN and says so].
     #[arg(long, env = "CONFAB_TURN", value_name = "ADDR")]
@@ -217,6 +223,7 @@ struct FileConfig {
     max_rooms: Option<NonZeroUsize>,
     join_rate: Option<u32>,
     congestion_control: Option<Toggle>,
+    no_ice_tcp: Option<bool>,
     turn: Option<SocketAddr>,
     no_turn: Option<bool>,
     turn_secret: Option<String>,
@@ -250,6 +257,8 @@ pub(crate) struct Config {
     /// Joins per minute per client address; 0: no limit.
     pub(crate) join_rate: u32,
     pub(crate) congestion_control: bool,
+    /// Media workers accept ICE over TCP on their port.
+    pub(crate) ice_tcp: bool,
     /// The STUN/TURN server, unless switched off.
     pub(crate) turn: Option<TurnSettings>,
     /// API keys; none: open mode.
@@ -465,6 +474,7 @@ impl Config {
             max_rooms: cli.max_rooms.or(file.max_rooms).map_or(usize::MAX, NonZeroUsize::get),
             join_rate: cli.join_rate.or(file.join_rate).unwrap_or(60),
             congestion_control: cli.congestion_control.or(file.congestion_control) != Some(Toggle::Off),
+            ice_tcp: !(cli.no_ice_tcp || file.no_ice_tcp == Some(true)),
         })
     }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod config;
 mod error;
 mod http;
+mod ice_tcp;
 mod loadtest;
 mod metrics;
 mod net;
@@ -96,7 +97,13 @@ fn run(config: Config) -> Result<(), Error> {
     let mut workers = Vec::with_capacity(config.workers);
     for i in 0..config.workers {
         let port = if config.rtc.port() == 0 { 0 } else { config.rtc.port() + i as u16 };
-        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), &config.public_ips, config.congestion_control, notifier.clone())?);
+        let options = worker::WorkerOptions {
+            public_ips: &config.public_ips,
+            congestion_control: config.congestion_control,
+            ice_tcp: config.ice_tcp,
+            webhooks: notifier.clone(),
+        };
+        workers.push(worker::spawn(i, SocketAddr::new(config.rtc.ip(), port), options)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -212,7 +219,8 @@ fn banner(http: SocketAddr, tls: bool, self_signed: Option<&str>, state: &AppSta
         .first()
         .map(|w| w.candidates.iter().map(|c| c.ip().to_string()).collect())
         .unwrap_or_default();
-    println!("  Media: UDP {} (advertised as {})", media.join(", "), advertised.join(", "));
+    let tcp = if state.workers.iter().all(|w| w.ice_tcp) { " and TCP (ICE-TCP) on the same ports" } else { "" };
+    println!("  Media: UDP {}{tcp} (advertised as {})", media.join(", "), advertised.join(", "));
 }
 
 /// Wait for a shutdown signal, then drain: refuse new participants, tell those present, and

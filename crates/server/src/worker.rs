@@ -1,6 +1,7 @@
-//! A media worker: one thread, one UDP socket, one SFU core. It is the thin driver of the
-//! sans-IO core (see the driving contract on `sfu::Sfu`): datagrams, signaling commands and
-//! timeouts in; datagrams and per-participant messages out.
+//! A media worker: one thread, one UDP socket (and an ICE-TCP listener on the same port number),
+//! one SFU core. It is the thin driver of the sans-IO core (see the driving contract on
+//! `sfu::Sfu`): datagrams, TCP frames, signaling commands and timeouts in; datagrams, frames and
+//! per-participant messages out.
 
 use std::future::pending;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use sfu::{Command, Event, LeaveReason, ParticipantId, Sfu, SfuConfig, Signal};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
+use crate::ice_tcp::{IceTcp, Inbound};
 use crate::udp::MediaSocket;
 
 /// Commands queued per worker before signaling waits.
@@ -67,29 +69,77 @@ pub(crate) struct Worker {
     pub(crate) tx: mpsc::Sender<ToWorker>,
     pub(crate) addr: SocketAddr,
     pub(crate) candidates: Vec<SocketAddr>,
+    /// Whether it takes ICE over TCP (on `addr`'s port).
+    pub(crate) ice_tcp: bool,
 }
 
-/// Bind the worker's socket and start its thread.
-pub(crate) fn spawn(
-    index: usize,
-    bind: SocketAddr,
-    public_ips: &[std::net::IpAddr],
-    congestion_control: bool,
-    webhooks: Option<crate::webhook::Notifier>,
-) -> Result<Worker, Error> {
+/// A worker's sockets: UDP, and TCP when it has ICE-TCP.
+struct Sockets {
+    udp: MediaSocket,
+    tcp: Option<IceTcp>,
+}
+
+impl Sockets {
+    fn send(&mut self, t: &sfu::Transmit) {
+        match (t.transport, &mut self.tcp) {
+            (sfu::Transport::Tcp, Some(tcp)) => tcp.send(t),
+            (sfu::Transport::Tcp, None) => {}
+            _ => self.udp.send(t),
+        }
+    }
+
+    fn send_dropped(&self) -> u64 {
+        self.udp.stats.send_dropped + self.tcp.as_ref().map_or(0, |t| t.send_dropped)
+    }
+}
+
+/// How a worker is set up.
+pub(crate) struct WorkerOptions<'a> {
+    pub(crate) public_ips: &'a [std::net::IpAddr],
+    pub(crate) congestion_control: bool,
+    pub(crate) ice_tcp: bool,
+    pub(crate) webhooks: Option<crate::webhook::Notifier>,
+}
+
+/// Bind the worker's sockets and start its thread. ICE-TCP listens on the UDP socket's port
+/// number; if that TCP port is taken the worker runs without it, and says so.
+pub(crate) fn spawn(index: usize, bind: SocketAddr, options: WorkerOptions<'_>) -> Result<Worker, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let socket = runtime.block_on(async { MediaSocket::bind(bind, public_ips) })?;
-    let addr = socket.local_addr()?;
-    let candidates = socket.advertised.candidates();
-    let sfu = Sfu::new(SfuConfig { congestion_control, ..SfuConfig::new(candidates.clone()) })?;
+    let udp = runtime.block_on(async { MediaSocket::bind(bind, options.public_ips) })?;
+    let addr = udp.local_addr()?;
+    let candidates = udp.advertised.candidates();
+    let (tcp, inbound) = match options.ice_tcp {
+        false => (None, None),
+        true => match runtime.block_on(async { IceTcp::bind(addr, udp.advertised.clone()) }) {
+            Ok((tcp, inbound)) => (Some(tcp), Some(inbound)),
+            Err(e) => {
+                tracing::warn!("ICE over TCP is off for media worker {index}: {e}");
+                (None, None)
+            }
+        },
+    };
+    let ice_tcp = tcp.is_some();
+    let tcp_candidates = if ice_tcp { candidates.clone() } else { Vec::new() };
+    let sfu = Sfu::new(SfuConfig {
+        congestion_control: options.congestion_control,
+        tcp_candidates,
+        ..SfuConfig::new(candidates.clone())
+    })?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let webhooks = options.webhooks;
     std::thread::Builder::new()
         .name(format!("media-{index}"))
-        .spawn(move || runtime.block_on(run(socket, sfu, rx, webhooks)))?;
-    Ok(Worker { tx, addr, candidates })
+        .spawn(move || runtime.block_on(run(Sockets { udp, tcp }, sfu, rx, webhooks, inbound)))?;
+    Ok(Worker { tx, addr, candidates, ice_tcp })
 }
 
-async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWorker>, webhooks: Option<crate::webhook::Notifier>) {
+async fn run(
+    mut sockets: Sockets,
+    mut sfu: Sfu,
+    mut rx: mpsc::Receiver<ToWorker>,
+    webhooks: Option<crate::webhook::Notifier>,
+    mut inbound: Option<mpsc::Receiver<Inbound>>,
+) {
     let mut sessions: FxHashMap<ParticipantId, mpsc::Sender<ToSession>> = FxHashMap::default();
     loop {
         let deadline = sfu.poll_timeout();
@@ -102,17 +152,17 @@ async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWor
         tokio::select! {
             biased;
             msg = rx.recv() => match msg {
-                Some(msg) => command(&mut sfu, &mut sessions, msg, socket.stats.send_dropped),
+                Some(msg) => command(&mut sfu, &mut sessions, msg, sockets.send_dropped()),
                 // Every sender is gone: the server is shutting down.
                 None => return,
             },
-            ready = socket.readable() => {
+            ready = sockets.udp.readable() => {
                 if let Err(e) = ready {
                     tracing::error!("media socket failed: {e}");
                     return;
                 }
                 let now = Instant::now();
-                if let Err(e) = socket.recv(|src, dst, data| sfu.handle_datagram(now, src, dst, data)) {
+                if let Err(e) = sockets.udp.recv(|src, dst, data| sfu.handle_datagram(now, src, dst, data)) {
                     tracing::debug!("media socket receive: {e}");
                 }
                 // A socket that is always readable must not starve the timers (pacing,
@@ -121,12 +171,25 @@ async fn run(mut socket: MediaSocket, mut sfu: Sfu, mut rx: mpsc::Receiver<ToWor
                     sfu.handle_timeout(now);
                 }
             }
+            Some(frame) = next_frame(&mut inbound) => match frame {
+                Inbound::Frame { source, destination, data } => sfu.handle_tcp_frame(Instant::now(), source, destination, &data),
+                Inbound::Closed(source) => {
+                    if let Some(tcp) = sockets.tcp.as_mut() {
+                        tcp.closed(source);
+                    }
+                }
+            },
+            accepted = accept(sockets.tcp.as_ref()) => match (accepted, sockets.tcp.as_mut()) {
+                (Ok((stream, peer)), Some(tcp)) => tcp.add(stream, peer),
+                (Err(e), _) => tracing::debug!("ICE-TCP accept: {e}"),
+                _ => {}
+            },
             () = timeout => sfu.handle_timeout(Instant::now()),
         }
         while let Some(t) = sfu.poll_transmit() {
-            socket.send(&t);
+            sockets.send(&t);
         }
-        dispatch(&mut sfu, &mut sessions, &mut socket, webhooks.as_ref());
+        dispatch(&mut sfu, &mut sessions, &mut sockets, webhooks.as_ref());
     }
 }
 
@@ -175,7 +238,7 @@ fn command(
 fn dispatch(
     sfu: &mut Sfu,
     sessions: &mut FxHashMap<ParticipantId, mpsc::Sender<ToSession>>,
-    socket: &mut MediaSocket,
+    sockets: &mut Sockets,
     webhooks: Option<&crate::webhook::Notifier>,
 ) {
     loop {
@@ -217,8 +280,24 @@ fn dispatch(
             }
         }
         while let Some(t) = sfu.poll_transmit() {
-            socket.send(&t);
+            sockets.send(&t);
         }
+    }
+}
+
+/// The next frame of the ICE-TCP connections; never, without ICE-TCP.
+async fn next_frame(inbound: &mut Option<mpsc::Receiver<Inbound>>) -> Option<Inbound> {
+    match inbound {
+        Some(rx) => rx.recv().await,
+        None => pending().await,
+    }
+}
+
+/// The next ICE-TCP connection; never, without ICE-TCP.
+async fn accept(tcp: Option<&IceTcp>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match tcp {
+        Some(tcp) => tcp.accept().await,
+        None => pending().await,
     }
 }
 

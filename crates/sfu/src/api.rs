@@ -390,9 +390,22 @@ pub enum Signal {
     },
 }
 
+/// How a packet travels between a peer and the SFU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// A UDP datagram.
+    Udp,
+    /// One RFC 4571 frame on an ICE-TCP connection (RFC 6544): a packet whose 16-bit length
+    /// prefix the driver adds and strips.
+    Tcp,
+}
+
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
+    /// Over UDP, or as a frame on the TCP connection from `destination`.
+    pub transport: Transport,
     /// The local address to send from (one of the configured candidate addresses).
     pub source: SocketAddr,
     /// Where to.

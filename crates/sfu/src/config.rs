@@ -15,6 +15,10 @@ pub struct SfuConfig {
     /// The addresses advertised as ICE host candidates (UDP). Datagrams handed to the core must
     /// carry one of these as their destination.
     pub candidates: Vec<SocketAddr>,
+    /// The addresses advertised as passive ICE-TCP host candidates (RFC 6544), for peers whose
+    /// UDP is blocked; empty for none. Frames handed to [`crate::Sfu::handle_tcp_frame`] carry
+    /// one of these as their destination.
+    pub tcp_candidates: Vec<SocketAddr>,
     /// A participant whose media has not connected this long after its first completed
     /// offer/answer exchange is removed.
     pub ice_connect_timeout: Duration,
@@ -35,11 +39,22 @@ impl SfuConfig {
     pub fn new(candidates: Vec<SocketAddr>) -> Self {
         SfuConfig {
             candidates,
+            tcp_candidates: Vec::new(),
             ice_connect_timeout: Duration::from_secs(30),
             ice_disconnect_grace: Duration::from_secs(5),
             keyframe_request_interval: Duration::from_millis(250),
             congestion_control: true,
         }
+    }
+
+    /// The ICE host candidates every participant's `Rtc` gets: UDP, then passive TCP (str0m
+    /// gives TCP a lower priority, so a peer that reaches both uses UDP).
+    pub(crate) fn local_candidates(&self) -> Result<Vec<str0m::Candidate>, Error> {
+        let udp = self.candidates.iter().map(|addr| (addr, str0m::Candidate::host(*addr, "udp")));
+        let tcp = self.tcp_candidates.iter().map(|addr| {
+            (addr, str0m::Candidate::builder().tcp().host(*addr).tcptype(str0m::net::TcpType::Passive).build())
+        });
+        udp.chain(tcp).map(|(addr, c)| c.map_err(|e| Error::InvalidLocalCandidate(*addr, e.to_string()))).collect()
     }
 
     /// The str0m configuration every participant's `Rtc` is built from: ICE-lite (the SFU has

@@ -9,7 +9,7 @@ use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Input, RtcConfig};
 
 use crate::adapt::ADAPT_INTERVAL;
-use crate::api::{Command, Event, LeaveReason, ParticipantId, Role, RoomInfo, Signal, Stats, Transmit};
+use crate::api::{Command, Event, LeaveReason, ParticipantId, Role, RoomInfo, Signal, Stats, Transmit, Transport};
 use crate::config::SfuConfig;
 use crate::error::Error;
 use crate::participant::{Effect, Participant, Sinks};
@@ -56,6 +56,8 @@ use crate::slots::{Pix, Slots, Timers};
 /// ```
 pub struct Sfu {
     pub(crate) config: SfuConfig,
+    /// The host candidates of every participant, from `config`.
+    pub(crate) local_candidates: Vec<str0m::Candidate>,
     rtc_config: RtcConfig,
     pub(crate) participants: Slots<Participant>,
     pub(crate) by_id: FxHashMap<ParticipantId, Pix>,
@@ -77,13 +79,11 @@ pub struct Sfu {
 impl Sfu {
     /// A core advertising the candidates of `config`.
     pub fn new(config: SfuConfig) -> Result<Self, Error> {
-        for addr in &config.candidates {
-            str0m::Candidate::host(*addr, "udp")
-                .map_err(|e| Error::InvalidLocalCandidate(*addr, e.to_string()))?;
-        }
+        let local_candidates = config.local_candidates()?;
         let rtc_config = config.rtc_config()?;
         Ok(Sfu {
             config,
+            local_candidates,
             rtc_config,
             participants: Slots::default(),
             by_id: FxHashMap::default(),
@@ -157,9 +157,21 @@ impl Sfu {
         destination: SocketAddr,
         contents: &[u8],
     ) {
+        self.receive(now, Transport::Udp, source, destination, contents);
+    }
+
+    /// Handle one frame (RFC 4571, its length prefix stripped) received on an ICE-TCP connection
+    /// from `source` to `destination` (one of the configured TCP candidate addresses). The
+    /// answers for that connection come out of [`Sfu::poll_transmit`] as [`Transport::Tcp`]
+    /// transmits to `source`. Frames that belong to no participant are dropped and counted.
+    pub fn handle_tcp_frame(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+        self.receive(now, Transport::Tcp, source, destination, contents);
+    }
+
+    fn receive(&mut self, now: Instant, transport: Transport, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += contents.len() as u64;
-        let Some(pix) = self.router.route(source, contents) else {
+        let Some(pix) = self.router.route(transport, source, contents) else {
             self.stats.datagrams_unrouted += 1;
             return;
         };
@@ -170,7 +182,11 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(pix) else {
             return;
         };
-        let receive = Receive { proto: Protocol::Udp, source, destination, contents };
+        let proto = match transport {
+            Transport::Udp => Protocol::Udp,
+            Transport::Tcp => Protocol::Tcp,
+        };
+        let receive = Receive { proto, source, destination, contents };
         if let Err(e) = p.input(Input::Receive(now, receive)) {
             tracing::debug!(participant = %p.id, "dropping participant: {e}");
             self.effects.push_back(Effect::Fail(pix, LeaveReason::Internal));
@@ -211,7 +227,7 @@ impl Sfu {
     /// router's O(1) lookup that [`Sfu::handle_datagram`] starts with (a STUN request by its ICE
     /// username, everything else by the source address its participant's ICE agent verified).
     pub fn route(&self, source: SocketAddr, contents: &[u8]) -> Option<&ParticipantId> {
-        let pix = self.router.route(source, contents)?;
+        let pix = self.router.route(Transport::Udp, source, contents)?;
         self.participants.get(pix).map(|p| &p.id)
     }
 

@@ -34,7 +34,7 @@ mod slots;
 mod track;
 
 pub use api::{Activity, Command, Event, Grants, Kind, LeaveReason, ParticipantId, ParticipantInfo, Role, RoomInfo, Signal, Source};
-pub use api::{DownlinkStats, OutStreamStats, Stats, TrackInfo, TrackMeta, Transmit};
+pub use api::{DownlinkStats, OutStreamStats, Stats, TrackInfo, TrackMeta, Transmit, Transport};
 pub use codec::{VideoCodec, Vp8Descriptor, vp8_descriptor};
 pub use config::SfuConfig;
 pub use engine::Sfu;

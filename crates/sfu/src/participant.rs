@@ -10,11 +10,12 @@ use str0m::change::SdpPendingOffer;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::bwe::BweKind;
+use str0m::net::Protocol;
 use str0m::{Event as RtcEvent, IceConnectionState, Input, Output, Rtc};
 use tracing::{debug, trace};
 
 use crate::allocate::Downlink;
-use crate::api::{LeaveReason, ParticipantId, ParticipantInfo, Role, Stats, TrackMeta, Transmit};
+use crate::api::{LeaveReason, ParticipantId, ParticipantInfo, Role, Stats, TrackMeta, Transmit, Transport};
 use crate::router::Router;
 use crate::slots::Pix;
 use crate::track::{OutState, OutTrack, Published};
@@ -70,7 +71,7 @@ pub(crate) struct Participant {
     /// was accepted (one that str0m refuses never shows), a viewer never.
     pub(crate) announced: bool,
     /// Remote addresses routed to this participant.
-    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) addrs: Vec<(Transport, SocketAddr)>,
     pub(crate) published: Vec<Published>,
     /// Outgoing tracks at stable slots (publishers keep the slot index).
     pub(crate) outs: Vec<Option<OutTrack>>,
@@ -285,13 +286,20 @@ impl Participant {
                     return;
                 }
                 Output::Transmit(t) => {
+                    let transport = match t.proto {
+                        Protocol::Udp => Transport::Udp,
+                        Protocol::Tcp => Transport::Tcp,
+                        // Only UDP and TCP candidates are offered.
+                        _ => continue,
+                    };
                     // str0m only sends to addresses its ICE agent validated: route them here.
-                    if out.router.learn_addr(t.destination, pix) {
-                        self.addrs.push(t.destination);
+                    if out.router.learn_addr(transport, t.destination, pix) {
+                        self.addrs.push((transport, t.destination));
                     }
                     out.stats.datagrams_out += 1;
                     out.stats.bytes_out += t.contents.len() as u64;
                     out.transmits.push_back(Transmit {
+                        transport,
                         source: t.source,
                         destination: t.destination,
                         contents: t.contents.into(),

@@ -31,11 +31,8 @@ impl Sfu {
             }
         }
         let mut rtc = self.new_rtc(now);
-        for addr in &self.config.candidates {
-            // Checked in `Sfu::new`.
-            if let Ok(c) = str0m::Candidate::host(*addr, "udp") {
-                rtc.add_local_candidate(c);
-            }
+        for c in &self.local_candidates {
+            rtc.add_local_candidate(c.clone());
         }
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let generation = self.next_generation();
@@ -304,8 +301,8 @@ impl Sfu {
         p.rtc.disconnect();
         self.by_id.remove(&p.id);
         self.router.remove_ufrag(&p.ufrag, pix);
-        for addr in &p.addrs {
-            self.router.remove_addr(*addr, pix);
+        for &(transport, addr) in &p.addrs {
+            self.router.remove_addr(transport, addr, pix);
         }
         // Stop receiving: leave the subscriber lists of the tracks it received.
         for (slot, out) in p.outs.iter().enumerate() {

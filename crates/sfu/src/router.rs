@@ -5,27 +5,45 @@
 //! address, learned from the participant's own ICE agent: an address joins the map when the
 //! participant's `Rtc` transmits to it, which str0m does only after a STUN request from that
 //! address passed its integrity check. A forged packet can therefore never claim an address.
+//! Addresses of ICE-TCP connections have a map of their own: a TCP peer's address says nothing of
+//! the UDP peer that may have the same one.
 
 use std::net::SocketAddr;
 
 use rustc_hash::FxHashMap;
 
 use crate::Pix;
+use crate::api::Transport;
 
 /// Address and username-fragment maps to participant slots.
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     by_addr: FxHashMap<SocketAddr, Pix>,
+    by_tcp_addr: FxHashMap<SocketAddr, Pix>,
     by_ufrag: FxHashMap<String, Pix>,
 }
 
 impl Router {
     /// The participant a datagram from `source` with `contents` belongs to.
-    pub(crate) fn route(&self, source: SocketAddr, contents: &[u8]) -> Option<Pix> {
+    pub(crate) fn route(&self, transport: Transport, source: SocketAddr, contents: &[u8]) -> Option<Pix> {
         if let Some(ufrag) = stun_local_ufrag(contents) {
             return self.by_ufrag.get(ufrag).copied();
         }
-        self.by_addr.get(&source).copied()
+        self.addrs(transport).get(&source).copied()
+    }
+
+    fn addrs(&self, transport: Transport) -> &FxHashMap<SocketAddr, Pix> {
+        match transport {
+            Transport::Udp => &self.by_addr,
+            Transport::Tcp => &self.by_tcp_addr,
+        }
+    }
+
+    fn addrs_mut(&mut self, transport: Transport) -> &mut FxHashMap<SocketAddr, Pix> {
+        match transport {
+            Transport::Udp => &mut self.by_addr,
+            Transport::Tcp => &mut self.by_tcp_addr,
+        }
     }
 
     pub(crate) fn add_ufrag(&mut self, ufrag: String, pix: Pix) {
@@ -39,13 +57,14 @@ impl Router {
     }
 
     /// Route `addr` to `pix`; true if that is new.
-    pub(crate) fn learn_addr(&mut self, addr: SocketAddr, pix: Pix) -> bool {
-        self.by_addr.insert(addr, pix) != Some(pix)
+    pub(crate) fn learn_addr(&mut self, transport: Transport, addr: SocketAddr, pix: Pix) -> bool {
+        self.addrs_mut(transport).insert(addr, pix) != Some(pix)
     }
 
-    pub(crate) fn remove_addr(&mut self, addr: SocketAddr, pix: Pix) {
-        if self.by_addr.get(&addr) == Some(&pix) {
-            self.by_addr.remove(&addr);
+    pub(crate) fn remove_addr(&mut self, transport: Transport, addr: SocketAddr, pix: Pix) {
+        let addrs = self.addrs_mut(transport);
+        if addrs.get(&addr) == Some(&pix) {
+            addrs.remove(&addr);
         }
     }
 }
@@ -80,6 +99,7 @@ pub fn stun_local_ufrag(contents: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Transport::{Tcp, Udp};
 
     fn stun_with_username(username: &str) -> Vec<u8> {
         let mut attrs = Vec::new();
@@ -130,18 +150,37 @@ mod tests {
         let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         let b: SocketAddr = "192.0.2.2:5000".parse().unwrap();
         r.add_ufrag("srv1".into(), Pix(1));
-        assert_eq!(r.route(b, &stun_with_username("srv1:x")), Some(Pix(1)));
-        assert_eq!(r.route(b, &stun_with_username("other:x")), None);
-        assert_eq!(r.route(a, &[0x80, 0x60, 0, 1]), None);
-        assert!(r.learn_addr(a, Pix(1)));
-        assert!(!r.learn_addr(a, Pix(1)));
-        assert_eq!(r.route(a, &[0x80, 0x60, 0, 1]), Some(Pix(1)));
+        assert_eq!(r.route(Udp, b, &stun_with_username("srv1:x")), Some(Pix(1)));
+        assert_eq!(r.route(Udp, b, &stun_with_username("other:x")), None);
+        assert_eq!(r.route(Udp, a, &[0x80, 0x60, 0, 1]), None);
+        assert!(r.learn_addr(Udp, a, Pix(1)));
+        assert!(!r.learn_addr(Udp, a, Pix(1)));
+        assert_eq!(r.route(Udp, a, &[0x80, 0x60, 0, 1]), Some(Pix(1)));
         // Removal only applies to the current owner.
-        r.remove_addr(a, Pix(2));
-        assert_eq!(r.route(a, &[0x80]), Some(Pix(1)));
-        r.remove_addr(a, Pix(1));
+        r.remove_addr(Udp, a, Pix(2));
+        assert_eq!(r.route(Udp, a, &[0x80]), Some(Pix(1)));
+        r.remove_addr(Udp, a, Pix(1));
         r.remove_ufrag("srv1", Pix(1));
-        assert_eq!(r.route(a, &[0x80]), None);
-        assert_eq!(r.route(b, &stun_with_username("srv1:x")), None);
+        assert_eq!(r.route(Udp, a, &[0x80]), None);
+        assert_eq!(r.route(Udp, b, &stun_with_username("srv1:x")), None);
+    }
+
+    #[test]
+    fn tcp_and_udp_addresses_are_routed_apart() {
+        let mut r = Router::default();
+        let a: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        assert!(r.learn_addr(Tcp, a, Pix(1)));
+        assert_eq!(r.route(Tcp, a, &[0x80]), Some(Pix(1)));
+        // The same address over UDP is somebody else (or nobody).
+        assert_eq!(r.route(Udp, a, &[0x80]), None);
+        assert!(r.learn_addr(Udp, a, Pix(2)));
+        assert_eq!(r.route(Udp, a, &[0x80]), Some(Pix(2)));
+        assert_eq!(r.route(Tcp, a, &[0x80]), Some(Pix(1)));
+        // STUN goes by its username whatever the transport.
+        r.add_ufrag("srv3".into(), Pix(3));
+        assert_eq!(r.route(Tcp, a, &stun_with_username("srv3:x")), Some(Pix(3)));
+        r.remove_addr(Tcp, a, Pix(1));
+        assert_eq!(r.route(Tcp, a, &[0x80]), None);
+        assert_eq!(r.route(Udp, a, &[0x80]), Some(Pix(2)));
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sfu::{ParticipantId, Signal};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::frames::{self, FrameTag};
@@ -41,6 +41,8 @@ pub struct Peer {
     pub id: ParticipantId,
     /// Its network address.
     pub addr: SocketAddr,
+    /// UDP, or TCP for a peer that reaches the SFU over ICE-TCP only.
+    pub proto: Protocol,
     /// The peer connection.
     pub rtc: Rtc,
     /// Every signaling message received, in order.
@@ -118,14 +120,31 @@ impl Peer {
         Self::with_rtc(Rtc::builder().set_rtp_mode(true).build(now), now, name, id, addr)
     }
 
+    /// A peer that reaches the SFU over ICE-TCP only (RFC 6544): its one candidate is an active
+    /// TCP one at `addr`, the local address of a TCP connection to the SFU's passive candidate.
+    /// Its transmits are to be sent as RFC 4571 frames on that connection, and what arrives on it
+    /// handed to [`Peer::receive`] frame by frame.
+    pub fn new_tcp(now: Instant, name: &str, id: ParticipantId, addr: SocketAddr) -> Self {
+        let mut rtc = Rtc::builder().build(now);
+        if let Ok(c) = Candidate::builder().tcp().host(addr).tcptype(TcpType::Active).build() {
+            rtc.add_local_candidate(c);
+        }
+        Self::with_candidate(rtc, now, name, id, addr, Protocol::Tcp)
+    }
+
     fn with_rtc(mut rtc: Rtc, now: Instant, name: &str, id: ParticipantId, addr: SocketAddr) -> Self {
         if let Ok(c) = Candidate::host(addr, "udp") {
             rtc.add_local_candidate(c);
         }
+        Self::with_candidate(rtc, now, name, id, addr, Protocol::Udp)
+    }
+
+    fn with_candidate(rtc: Rtc, now: Instant, name: &str, id: ParticipantId, addr: SocketAddr, proto: Protocol) -> Self {
         Peer {
             name: name.to_string(),
             id,
             addr,
+            proto,
             rtc,
             signals: Vec::new(),
             mid_map: BTreeMap::new(),
@@ -243,7 +262,7 @@ impl Peer {
 
     /// Hand the peer a datagram.
     pub fn receive(&mut self, now: Instant, source: SocketAddr, contents: &[u8]) {
-        let Ok(receive) = Receive::new(Protocol::Udp, source, self.addr, contents) else { return };
+        let Ok(receive) = Receive::new(self.proto, source, self.addr, contents) else { return };
         let _ = self.rtc.handle_input(Input::Receive(now, receive));
     }
 
