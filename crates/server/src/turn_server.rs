@@ -1,6 +1,11 @@
 //! The built-in STUN/TURN server's I/O: a UDP socket and a TCP listener (same port) for
 //! clients, one UDP socket per relay, and a task that drives the sans-IO `turn::Server` with
 //! what they receive, the clock, and the sockets to open and close.
+//!
+//! The UDP side (the client socket, the relays and the driving task) runs on a thread of its own
+//! with a single-threaded runtime, as a media worker does: a relayed packet is read, handed over
+//! and sent on one thread, never waking another. TCP and TLS clients are accepted on the main
+//! runtime and their frames cross over by channel.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +30,10 @@ const MAX_ALLOCATIONS_PER_USER: usize = 32;
 const NONCE_LIFETIME: u64 = 3600;
 /// The largest datagram taken in.
 const MAX_DATAGRAM: usize = 65_536;
+/// Kernel receive buffers of the client socket and of each relay (capped by the kernel at
+/// net.core.rmem_max): a burst, or the thread descheduled for a moment, must not overflow them.
+const CLIENT_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+const RELAY_SOCKET_BUFFER: usize = 512 * 1024;
 
 /// A running TURN server, as the rest of the binary sees it: where it is, and how to make
 /// credentials for it.
@@ -92,7 +101,7 @@ fn random<const N: usize>() -> [u8; N] {
 /// Bind the TURN socket and start serving. `None` when the default address is taken (logged):
 /// confab then runs without TURN.
 pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Result<Option<TurnHandle>, Error> {
-    let socket = match UdpSocket::bind(settings.addr).await {
+    let socket = match std::net::UdpSocket::bind(settings.addr) {
         Ok(s) => s,
         Err(e) if settings.default_addr => {
             tracing::warn!("TURN is off: cannot listen on UDP {}: {e} (set --turn ADDR, or --no-turn)", settings.addr);
@@ -148,7 +157,18 @@ pub(crate) async fn start(settings: &TurnSettings, public_ips: &[IpAddr]) -> Res
         tokio::spawn(accept(listener, Some(acceptor), inputs.clone()));
     }
     let counters = Arc::new(TurnCounters::default());
-    tokio::spawn(serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx, counters.clone()));
+    socket.set_nonblocking(true)?;
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(CLIENT_SOCKET_BUFFER);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let task_counters = counters.clone();
+    std::thread::Builder::new().name("turn".into()).spawn(move || {
+        runtime.block_on(async move {
+            match UdpSocket::from_std(socket) {
+                Ok(socket) => serve(Arc::new(socket), addr, turn::Server::new(config), relay_ports, inputs, rx, task_counters).await,
+                Err(e) => tracing::error!("TURN is off: {e}"),
+            }
+        })
+    })?;
     Ok(Some(TurnHandle { addr, advertised, tls: tls_addr, secret, counters }))
 }
 
@@ -308,8 +328,8 @@ async fn serve(
         }
         counters.update(server.stats(), relays.len());
         while let Some(t) = server.poll_transmit() {
-            // Awaited, not tried: a relay socket's writability is unknown to tokio until its
-            // first send, and a UDP send waits only while the kernel's buffer is full.
+            // Tried, then awaited: a new relay socket's writability is unknown to tokio until
+            // its reactor has seen it, and a UDP send waits only while the kernel's buffer is full.
             let sent = match t.transport {
                 turn::Transport::Tcp | turn::Transport::Tls => {
                     if let Some(tx) = connections.get(&t.destination) {
@@ -318,9 +338,9 @@ async fn serve(
                     }
                     continue;
                 }
-                turn::Transport::Udp if t.source == local => socket.send_to(&t.data, t.destination).await,
+                turn::Transport::Udp if t.source == local => send_to(&socket, &t.data, t.destination).await,
                 turn::Transport::Udp => match relays.get(&t.source) {
-                    Some(r) => r.socket.send_to(&t.data, t.destination).await,
+                    Some(r) => send_to(&r.socket, &t.data, t.destination).await,
                     None => continue,
                 },
             };
@@ -328,6 +348,14 @@ async fn serve(
                 tracing::debug!("TURN send to {}: {e}", t.destination);
             }
         }
+    }
+}
+
+/// Send a datagram: at once when the kernel takes it (nearly always), else when it has room.
+async fn send_to(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+    match socket.try_send_to(data, to) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => socket.send_to(data, to).await,
+        sent => sent,
     }
 }
 
@@ -372,6 +400,7 @@ async fn open_relay(ip: IpAddr, even: bool, ports: Option<PortRange>, to_server:
         return None;
     };
     let addr = socket.local_addr().ok()?;
+    let _ = socket2::SockRef::from(&*socket).set_recv_buffer_size(RELAY_SOCKET_BUFFER);
     let reader_socket = socket.clone();
     let to_server = to_server.clone();
     let reader = tokio::spawn(async move {
