@@ -9,6 +9,7 @@ import { CAMERA_HEIGHTS, canShareScreen, describe } from './media.js';
 import { ConfabClient, ConfabError } from './protocol.js';
 import { DeviceSettings } from './settings.js';
 import { ScreenShare } from './share.js';
+import { Chat } from './chat.js';
 import { StatsPoller } from './stats.js';
 import { renderStats, showStatsNote } from './statsview.js';
 import { Trends } from './trends.js';
@@ -55,6 +56,13 @@ const ui = {
   statsPanel: byId('stats-panel', HTMLElement),
   statsClose: byId('stats-close', HTMLButtonElement),
   statsBody: byId('stats-body', HTMLElement),
+  chatButton: byId('chat-button', HTMLButtonElement),
+  chatPanel: byId('chat-panel', HTMLElement),
+  chatClose: byId('chat-close', HTMLButtonElement),
+  chatLog: byId('chat-log', HTMLElement),
+  chatForm: byId('chat-form', HTMLFormElement),
+  chatInput: byId('chat-input', HTMLTextAreaElement),
+  chatUnread: byId('chat-unread', HTMLElement),
   previewButton: byId('preview-button', HTMLButtonElement),
   lobbySettingsSlot: byId('lobby-settings-slot', HTMLElement),
   settingsButton: byId('settings-button', HTMLButtonElement),
@@ -638,6 +646,35 @@ ui.statsPanel.addEventListener('keydown', (ev) => {
   ui.statsButton.focus();
 });
 
+// ------------------------------------------------------------------ chat panel
+
+const chat = new Chat(
+  { panel: ui.chatPanel, log: ui.chatLog, form: ui.chatForm, input: ui.chatInput, badge: ui.chatUnread },
+  () => client,
+);
+
+/** @param {boolean} open */
+function setChatOpen(open) {
+  ui.chatPanel.hidden = !open;
+  ui.chatButton.setAttribute('aria-pressed', String(open));
+  if (open) {
+    chat.opened();
+    ui.chatInput.focus();
+  }
+  layout();
+}
+
+ui.chatButton.addEventListener('click', () => setChatOpen(ui.chatPanel.hidden));
+ui.chatClose.addEventListener('click', () => {
+  setChatOpen(false);
+  ui.chatButton.focus();
+});
+ui.chatPanel.addEventListener('keydown', (ev) => {
+  if (ev.key !== 'Escape') return;
+  setChatOpen(false);
+  ui.chatButton.focus();
+});
+
 // ------------------------------------------------------------------ join / leave
 
 /**
@@ -851,8 +888,10 @@ function endCall() {
 function wire(c) {
   const mine = () => client === c;
   c.on('joined', (msg) => {
+    chat.clear();
     for (const p of msg.participants) updateTile(p.id);
   });
+  c.on('data', (d) => { if (mine()) chat.onData(d); });
   c.on('participant_joined', (msg) => { if (mine()) updateTile(msg.participant.id); });
   c.on('localmute', ({ source, muted }) => {
     if (!mine()) return;

@@ -113,7 +113,29 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {ConnectionStateDetail} connectionstatechange
  * @property {ClosedDetail} closed
  * @property {ServerMessage} message every message from the server, before it is handled
+ * @property {DataDetail} data a data message from another participant (see `send`)
+ * @property {{}} dataopen both data channels to the server are open: `send` works
+ * @property {{}} databufferedamountlow what waited to be sent on the reliable channel fell under 256 KiB
  */
+
+/**
+ * A data message from another participant.
+ * @typedef {object} DataDetail
+ * @property {string} from the sender's participant id
+ * @property {string | Uint8Array} data as sent: text stays text, binary comes as bytes
+ * @property {boolean} reliable whether it came on the reliable, ordered channel
+ * @property {boolean} private whether it was sent to named participants rather than the room
+ */
+
+/** Data channel labels and frame flags (docs/protocol.md, "Data channels"). */
+const DATA_RELIABLE = 'confab';
+const DATA_LOSSY = 'confab-lossy';
+const DATA_TEXT = 1;
+const DATA_PRIVATE = 2;
+/** The largest data frame the server relays, header included. */
+export const MAX_DATA_MESSAGE = 64 * 1024;
+/** `databufferedamountlow` fires when the reliable channel's queue falls under this. */
+const DATA_LOW_WATER = 256 * 1024;
 
 /**
  * Why `join()` failed. `code` is a protocol error code, or `unreachable` (the socket did not
@@ -202,6 +224,8 @@ export class ConfabClient extends EventTarget {
   #subscriptions = new Map();
   /** "participant\u0000track" -> last `stream_state` of that remote track. @type {Map<string, StreamStateMessage>} */
   #streamStates = new Map();
+  /** The data channels to the server, once made. @type {{reliable: RTCDataChannel, lossy: RTCDataChannel} | null} */
+  #channels = null;
   /** Per sender, the last of its `setParameters` calls, so that they never interleave. */
   /** @type {WeakMap<RTCRtpSender, Promise<void>>} */
   #senderChains = new WeakMap();
@@ -723,9 +747,95 @@ export class ConfabClient extends EventTarget {
     clearTimeout(this.#holdTimer);
     this.#holdPublish = false;
     if (this.#closed) return;
+    // The data channels ride the same offer as the first tracks.
+    if (this.pc && !this.#channels) this.#openData(this.pc);
     const pending = this.#pendingPublish;
     this.#pendingPublish = [];
     for (const p of pending) this.publish(p.track, p.stream, p);
+  }
+
+  /**
+   * Make the two data channels to the server: `confab` (reliable, ordered) and `confab-lossy`
+   * (unordered, no retransmissions).
+   * @param {RTCPeerConnection} pc
+   */
+  #openData(pc) {
+    const reliable = pc.createDataChannel(DATA_RELIABLE);
+    const lossy = pc.createDataChannel(DATA_LOSSY, { ordered: false, maxRetransmits: 0 });
+    this.#channels = { reliable, lossy };
+    reliable.bufferedAmountLowThreshold = DATA_LOW_WATER;
+    reliable.onbufferedamountlow = () => this.#emit('databufferedamountlow', {});
+    for (const ch of [reliable, lossy]) {
+      ch.binaryType = 'arraybuffer';
+      ch.onmessage = (ev) => this.#onData(ch === reliable, ev.data);
+      ch.onopen = () => {
+        if (reliable.readyState === 'open' && lossy.readyState === 'open') this.#emit('dataopen', {});
+      };
+    }
+  }
+
+  /** Whether `send` can send now (both data channels are open). */
+  get dataOpen() {
+    return this.#channels?.reliable.readyState === 'open' && this.#channels.lossy.readyState === 'open';
+  }
+
+  /** Bytes queued on the reliable data channel, not yet sent (for back-pressure). */
+  get dataBufferedAmount() {
+    return this.#channels?.reliable.bufferedAmount ?? 0;
+  }
+
+  /**
+   * Send a data message through the server to everyone else in the room, or to the
+   * participants named in `to`. Text arrives as text, bytes as bytes, tagged with our id (the
+   * `data` event). `reliable` (default true): ordered and retransmitted; false: unordered and
+   * possibly lost, for state that is sent often (cursors, levels). A message is at most
+   * MAX_DATA_MESSAGE bytes, header included; the server also limits each sender's rate (see
+   * docs/protocol.md). Returns false when the channels are not open yet (see `dataopen`).
+   * @param {string | ArrayBuffer | ArrayBufferView} data
+   * @param {{reliable?: boolean, to?: string | string[]}} [options]
+   * @returns {boolean}
+   */
+  send(data, { reliable = true, to } = {}) {
+    const channel = reliable ? this.#channels?.reliable : this.#channels?.lossy;
+    if (!channel || channel.readyState !== 'open') return false;
+    const text = typeof data === 'string';
+    const payload = text
+      ? new TextEncoder().encode(data)
+      : data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const ids = (to === undefined ? [] : Array.isArray(to) ? to : [to]).map((id) => new TextEncoder().encode(id));
+    if (ids.length > 64 || ids.some((id) => id.length > 255)) throw new RangeError('send: at most 64 recipients, with ids of at most 255 bytes');
+    const size = 2 + ids.reduce((n, id) => n + 1 + id.length, 0) + payload.length;
+    if (size > MAX_DATA_MESSAGE) throw new RangeError(`send: a data message of ${size} bytes is over the ${MAX_DATA_MESSAGE}-byte limit`);
+    const frame = new Uint8Array(size);
+    frame[0] = text ? DATA_TEXT : 0;
+    frame[1] = ids.length;
+    let at = 2;
+    for (const id of ids) {
+      frame[at++] = id.length;
+      frame.set(id, at);
+      at += id.length;
+    }
+    frame.set(payload, at);
+    channel.send(frame);
+    return true;
+  }
+
+  /**
+   * A frame from the server: flags, sender id, payload.
+   * @param {boolean} reliable
+   * @param {unknown} raw
+   */
+  #onData(reliable, raw) {
+    if (!(raw instanceof ArrayBuffer) || raw.byteLength < 2) return;
+    const bytes = new Uint8Array(raw);
+    const len = bytes[1];
+    if (bytes.length < 2 + len) return;
+    const from = new TextDecoder().decode(bytes.subarray(2, 2 + len));
+    const payload = bytes.subarray(2 + len);
+    const data = bytes[0] & DATA_TEXT ? new TextDecoder().decode(payload) : payload.slice();
+    this.#emit('data', { from, data, reliable, private: (bytes[0] & DATA_PRIVATE) !== 0 });
   }
 
   /** Perfect negotiation, impolite side: make an offer for our local changes. */
@@ -892,6 +1002,7 @@ export class ConfabClient extends EventTarget {
   }
 
   #closePeer() {
+    this.#channels = null;
     if (this.pc) {
       this.pc.onnegotiationneeded = null;
       this.pc.onicecandidate = null;

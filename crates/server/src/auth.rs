@@ -121,10 +121,8 @@ pub(crate) struct RoomAccess {
     pub(crate) identity: String,
     /// The display name the token sets, if any.
     pub(crate) name: Option<String>,
-    /// Publish and subscribe.
+    /// Publish, subscribe, send data messages.
     pub(crate) grants: sfu::Grants,
-    /// Send data-channel messages.
-    pub(crate) publish_data: bool,
 }
 
 impl Claims {
@@ -145,8 +143,11 @@ impl Claims {
         Ok(RoomAccess {
             identity: self.sub.clone(),
             name: self.name.clone().filter(|n| !n.is_empty()),
-            grants: sfu::Grants { publish: v.can_publish != Some(false), subscribe: v.can_subscribe != Some(false) },
-            publish_data: v.can_publish_data != Some(false),
+            grants: sfu::Grants {
+                publish: v.can_publish != Some(false),
+                subscribe: v.can_subscribe != Some(false),
+                publish_data: v.can_publish_data != Some(false),
+            },
         })
     }
 

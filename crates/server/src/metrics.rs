@@ -49,6 +49,9 @@ pub(crate) fn render(s: &Stats, draining: bool) -> String {
         Metric("confab_plis_sent_total", "counter", "Keyframe requests (PLI) sent to publishers.", n(s.keyframe_requests)),
         Metric("confab_keyframe_requests_received_total", "counter", "Keyframe requests (PLI, FIR) received from subscribers.", n(s.keyframe_requests_received)),
         Metric("confab_layer_switches_total", "counter", "Simulcast layer switches, starts and resumes on subscribers' video.", n(s.layer_switches)),
+        Metric("confab_data_messages_received_total", "counter", "Data-channel messages received from participants.", n(s.data_in)),
+        Metric("confab_data_messages_delivered_total", "counter", "Data-channel messages delivered, one per recipient.", n(s.data_out)),
+        Metric("confab_data_messages_dropped_total", "counter", "Data-channel messages dropped: malformed, over a limit, not granted, or a recipient not reading.", n(s.data_dropped)),
     ];
     let dropped = [("unrouted", s.datagrams_unrouted), ("malformed", s.datagrams_malformed), ("send_queue_full", s.send_dropped)];
     if let Some(t) = &s.turn {

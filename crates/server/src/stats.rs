@@ -42,6 +42,11 @@ pub(crate) struct Stats {
     /// NACKs sent to publishers.
     pub(crate) nacks_sent: u64,
     pub(crate) layer_switches: u64,
+    /// Data-channel messages received from participants, delivered (one per recipient), and
+    /// dropped (malformed, over a limit, not granted, or a recipient not reading).
+    pub(crate) data_in: u64,
+    pub(crate) data_out: u64,
+    pub(crate) data_dropped: u64,
     /// WHIP and WHEP sessions open now (they are participants too).
     pub(crate) http_sessions: usize,
     pub(crate) workers: usize,
@@ -165,6 +170,9 @@ pub(crate) async fn stats(state: &AppState) -> Stats {
         total.datagrams_out += s.datagrams_out;
         total.bytes_out += s.bytes_out;
         total.keyframe_requests += s.keyframe_requests;
+        total.data_in += s.data_in;
+        total.data_out += s.data_out;
+        total.data_dropped += s.data_dropped;
         total.send_dropped += send_dropped;
     }
     total

@@ -135,13 +135,13 @@ mod tests {
         assert_eq!(c.exp, 1000 + 7200);
         assert!(c.video.room_join);
         assert_eq!(c.video.room.as_deref(), Some("standup"));
-        assert_eq!(c.join("standup").unwrap().grants, sfu::Grants { publish: true, subscribe: true });
+        assert_eq!(c.join("standup").unwrap().grants, sfu::Grants { publish: true, subscribe: true, publish_data: true });
     }
 
     #[test]
     fn grants_are_set_and_checked() {
         let c = claims_of(&["--room", "r", "--identity", "v", "--grant", "canPublish=false"]).unwrap();
-        assert_eq!(c.join("r").unwrap().grants, sfu::Grants { publish: false, subscribe: true });
+        assert_eq!(c.join("r").unwrap().grants, sfu::Grants { publish: false, subscribe: true, publish_data: true });
         let c = claims_of(&["--grant", "roomList", "--grant", "roomAdmin"]).unwrap();
         assert!(c.list().is_ok());
         assert_eq!(c.sub, "admin");

@@ -261,7 +261,7 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
     let name = access.as_ref().and_then(|a| a.name.as_deref()).unwrap_or(&join.name);
     let name = signal::validate_name(name).map_err(refuse)?.to_string();
     let (grants, wire_grants) = match &access {
-        Some(a) => (a.grants, signal::Grants { can_publish: a.grants.publish, can_subscribe: a.grants.subscribe, can_publish_data: a.publish_data }),
+        Some(a) => (a.grants, signal::Grants { can_publish: a.grants.publish, can_subscribe: a.grants.subscribe, can_publish_data: a.grants.publish_data }),
         None => (sfu::Grants::default(), signal::Grants::default()),
     };
     let participant = ParticipantId::new(new_participant_id());

@@ -127,11 +127,14 @@ pub struct Grants {
     pub publish: bool,
     /// May receive what the others publish. Without it, it is offered nothing.
     pub subscribe: bool,
+    /// May send data messages (docs/protocol.md, "Data channels"). Without it, what it sends on
+    /// its data channels is dropped (it still receives the room's).
+    pub publish_data: bool,
 }
 
 impl Default for Grants {
     fn default() -> Grants {
-        Grants { publish: true, subscribe: true }
+        Grants { publish: true, subscribe: true, publish_data: true }
     }
 }
 
@@ -445,6 +448,13 @@ pub struct Stats {
     pub nacks_sent: u64,
     /// Simulcast layer switches, resumes and starts on subscribers' outgoing video.
     pub layer_switches: u64,
+    /// Data messages received from participants (on their data channels).
+    pub data_in: u64,
+    /// Data messages delivered to participants (one per recipient).
+    pub data_out: u64,
+    /// Data messages dropped: malformed, over a size or rate limit, not granted, or for a
+    /// recipient that is not reading (counted once per message and recipient).
+    pub data_dropped: u64,
     /// Participants present now.
     pub participants: u64,
     /// Rooms open now.

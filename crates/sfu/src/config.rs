@@ -76,6 +76,8 @@ impl SfuConfig {
             // Peer stats carry the downlink's loss from TWCC feedback (over the last second),
             // which the allocator weighs beside the estimate.
             .set_stats_interval(Some(std::time::Duration::from_millis(250)))
+            // Room for data messages to a participant that reads a little slower than others send.
+            .set_sctp_max_buffered_amount(crate::data::MAX_BUFFERED)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)

@@ -349,6 +349,7 @@ impl Sfu {
             Effect::KeyframeRequest(pix, mid, _kind) => self.subscriber_wants_keyframe(now, pix, mid),
             Effect::Connected(pix) => self.media_connected(now, pix),
             Effect::Attach(pix, mid, kind) => self.attach_viewer(now, pix, mid, kind),
+            Effect::Data(pix, channel, data) => self.relay_data(now, pix, channel, &data),
             Effect::Fail(pix, reason) => {
                 if let Some(p) = self.participants.get(pix) {
                     let participant = p.id.clone();

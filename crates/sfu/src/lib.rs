@@ -22,6 +22,8 @@ pub mod allocate;
 mod api;
 mod codec;
 mod config;
+pub mod data;
+mod datarelay;
 mod engine;
 mod error;
 pub mod forward;

@@ -39,6 +39,8 @@ pub(crate) enum Effect {
     Connected(Pix),
     /// A viewer's offer added m-line `mid`, on which the SFU sends: bind it to a track.
     Attach(Pix, Mid, MediaKind),
+    /// A message on one of the participant's data channels, to relay.
+    Data(Pix, str0m::channel::ChannelId, Vec<u8>),
     /// The participant must go.
     Fail(Pix, LeaveReason),
 }
@@ -70,6 +72,9 @@ pub(crate) struct Participant {
     /// The room has been told it is there: a member at once, a WHIP publisher once its offer
     /// was accepted (one that str0m refuses never shows), a viewer never.
     pub(crate) announced: bool,
+    /// Its data channels to the SFU, and how much it may send on them.
+    pub(crate) channels: crate::data::Channels,
+    pub(crate) data_allowance: crate::data::Allowance,
     /// Remote addresses routed to this participant.
     pub(crate) addrs: Vec<(Transport, SocketAddr)>,
     pub(crate) published: Vec<Published>,
@@ -356,6 +361,12 @@ impl Participant {
                 let [nacks, _] = self.rtcp_counts.delta((s.mid, s.rid, false), [s.nacks, 0]);
                 out.stats.nacks_sent += nacks;
             }
+            RtcEvent::ChannelOpen(id, label) => {
+                debug!(participant = %self.id, %label, "data channel open");
+                self.channels.opened(&label, id);
+            }
+            RtcEvent::ChannelData(d) => out.effects.push_back(Effect::Data(pix, d.id, d.data)),
+            RtcEvent::ChannelClose(id) => self.channels.closed(id),
             RtcEvent::Connected => {
                 debug!(participant = %self.id, "media connected");
                 self.media_connected = true;

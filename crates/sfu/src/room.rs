@@ -48,6 +48,8 @@ impl Sfu {
             rtcp_counts: Default::default(),
             viewer_mids: Vec::new(),
             announced: role == Role::Member,
+            channels: Default::default(),
+            data_allowance: Default::default(),
             addrs: Vec::new(),
             published: Vec::new(),
             outs: Vec::new(),

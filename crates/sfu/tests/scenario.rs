@@ -474,9 +474,9 @@ fn grants_keep_media_from_a_participant_without_publish_and_from_one_without_sub
     let ada = call.join("ada", "r");
     // An access token without canPublish: its offer is answered and refused, and its media
     // reaches nobody; it still receives.
-    let quiet = call.join_granted("quiet", "r", sfu::Grants { publish: false, subscribe: true });
+    let quiet = call.join_granted("quiet", "r", sfu::Grants { publish: false, subscribe: true, publish_data: true });
     // One without canSubscribe: offered nothing; what it publishes reaches the others.
-    let deaf = call.join_granted("deaf", "r", sfu::Grants { publish: true, subscribe: false });
+    let deaf = call.join_granted("deaf", "r", sfu::Grants { publish: true, subscribe: false, publish_data: true });
     call.publish(ada, true, true);
     call.publish(quiet, true, true);
     call.publish(deaf, true, true);

@@ -13,6 +13,7 @@ use sfu::{ParticipantId, Signal};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
+use str0m::channel::{ChannelConfig, ChannelId, Reliability};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::frames::{self, FrameTag};
@@ -76,6 +77,10 @@ pub struct Peer {
     force_keyframe: bool,
     pub(crate) timeout: Instant,
     connected: bool,
+    /// Its data channels to the SFU, by label, once open.
+    channels: BTreeMap<String, ChannelId>,
+    /// Data messages received: (channel label, the SFU's frame: flags, sender, payload).
+    pub data: Vec<(String, Vec<u8>)>,
 }
 
 /// One RTP packet as a subscriber received it.
@@ -166,6 +171,8 @@ impl Peer {
             force_keyframe: true,
             timeout: now,
             connected: false,
+            channels: BTreeMap::new(),
+            data: Vec::new(),
         }
     }
 
@@ -188,6 +195,34 @@ impl Peer {
         let (offer, pending) = api.apply()?;
         self.pending = Some(pending);
         Some(ToSfu::Offer(offer.to_sdp_string()))
+    }
+
+    /// Open the two data channels of docs/protocol.md (`confab`, reliable and ordered;
+    /// `confab-lossy`, unordered without retransmissions): returns the offer to send.
+    pub fn open_data(&mut self) -> Option<ToSfu> {
+        let mut api = self.rtc.sdp_api();
+        api.add_channel(sfu::data::RELIABLE.into());
+        api.add_channel_with_config(ChannelConfig {
+            label: sfu::data::LOSSY.into(),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits { retransmits: 0 },
+            ..Default::default()
+        });
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(ToSfu::Offer(offer.to_sdp_string()))
+    }
+
+    /// Whether its data channel `label` is open.
+    pub fn data_open(&self, label: &str) -> bool {
+        self.channels.contains_key(label)
+    }
+
+    /// Send a frame (as docs/protocol.md describes it) on data channel `label`; false if the
+    /// channel is not open or did not take it.
+    pub fn send_data(&mut self, label: &str, frame: &[u8]) -> bool {
+        let Some(id) = self.channels.get(label).copied() else { return false };
+        self.rtc.channel(id).is_some_and(|mut ch| matches!(ch.write(true, frame), Ok(true)))
     }
 
     /// Offer to receive video and audio on m-lines of its own (a WHEP player): returns the offer.
@@ -354,6 +389,14 @@ impl Peer {
                 self.next_video = Some(now);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.connected = false,
+            Event::ChannelOpen(id, label) => {
+                self.channels.insert(label, id);
+            }
+            Event::ChannelData(d) => {
+                if let Some((label, _)) = self.channels.iter().find(|(_, c)| **c == d.id) {
+                    self.data.push((label.clone(), d.data));
+                }
+            }
             Event::MediaData(data) => {
                 let entry = self.received.entry(data.mid.to_string()).or_default();
                 if !data.contiguous {

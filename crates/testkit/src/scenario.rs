@@ -115,6 +115,14 @@ impl Scenario {
         self.join_with(name, room, Peer::new, role)
     }
 
+    /// Peer `i` opens its two data channels to the SFU.
+    pub fn open_data(&mut self, i: usize) {
+        if let Some(msg) = self.peers[i].open_data() {
+            self.send(i, msg);
+            self.settle();
+        }
+    }
+
     /// Peer `i` offers to receive video and audio (in that order, as a WHEP player may), on
     /// m-lines of its own offer.
     pub fn watch(&mut self, i: usize) {

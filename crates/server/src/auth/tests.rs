@@ -31,8 +31,7 @@ fn a_valid_token_gives_its_claims_and_room_access() {
     assert_eq!(access.identity, "ada");
     assert_eq!(access.name.as_deref(), Some("Ada"));
     // Grants a token leaves out are allowed, as in LiveKit.
-    assert_eq!(access.grants, sfu::Grants { publish: true, subscribe: true });
-    assert!(access.publish_data);
+    assert_eq!(access.grants, sfu::Grants { publish: true, subscribe: true, publish_data: true });
 }
 
 #[test]
@@ -122,11 +121,10 @@ fn join_needs_room_join_for_that_room_and_an_identity() {
     c.video.can_publish = Some(false);
     c.video.can_publish_data = Some(false);
     let access = c.join("r").unwrap();
-    assert_eq!(access.grants, sfu::Grants { publish: false, subscribe: true });
-    assert!(!access.publish_data);
+    assert_eq!(access.grants, sfu::Grants { publish: false, subscribe: true, publish_data: false });
     let mut c = claims("r");
     c.video.can_subscribe = Some(false);
-    assert_eq!(c.join("r").unwrap().grants, sfu::Grants { publish: true, subscribe: false });
+    assert_eq!(c.join("r").unwrap().grants, sfu::Grants { publish: true, subscribe: false, publish_data: true });
 }
 
 #[test]

@@ -1,0 +1,127 @@
+// Data through the SFU, in real browsers: three pages in a call chat through the page's chat
+// panel (over their reliable data channel to the server), both ways, with names, an unread count
+// while the panel is closed, links made clickable and every text shown as text (no HTML
+// injection); a message to one participant reaches only them; binary data on the unreliable
+// channel arrives as bytes.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openParticipant, startServer, until, watchStalls } from './helpers.mjs';
+
+const ROOM = 'e2e-chat';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {Awaited<ReturnType<typeof openParticipant>>[]} */
+const people = [];
+
+before(async () => {
+  watchStalls();
+  server = await startServer('chat');
+  browser = await launchBrowser();
+  for (const name of ['Ada', 'Ben', 'Cy']) {
+    people.push(await openParticipant(browser, server.url, { room: ROOM, name, query: { res: '360' } }));
+  }
+  await Promise.all(people.map((p) => p.clickJoin()));
+  await Promise.all(people.map((p) => p.waitJoined()));
+  for (const p of people) {
+    await until(`${p.name}'s data channels to open`, () => p.page.evaluate(() => /** @type {any} */ (window).confab.client?.dataOpen === true), { timeout: 20_000 });
+  }
+});
+
+after(async () => {
+  for (const p of people) {
+    await p.screenshot(`chat-${p.name}`);
+    if (p.pageErrors.length) console.log(`# ${p.name}: page errors: ${p.pageErrors.join(' | ')}`);
+  }
+  await browser?.close();
+  await server?.stop();
+});
+
+/**
+ * The chat log of a page, as the user sees it.
+ * @param {Awaited<ReturnType<typeof openParticipant>>} p
+ */
+const chatLog = (p) => p.page.evaluate(() => [...document.querySelectorAll('#chat-log .chat-message')].map((li) => ({
+  name: li.querySelector('.chat-name')?.textContent,
+  text: li.querySelector('.chat-text')?.textContent,
+  links: [...li.querySelectorAll('.chat-text a')].map((a) => /** @type {HTMLAnchorElement} */ (a).href),
+  elements: [...li.querySelectorAll('.chat-text *')].map((e) => e.tagName.toLowerCase()),
+})));
+
+test('chat both ways, with names, unread counts, links, and no HTML injection', { timeout: 60_000 }, async (t) => {
+  const [ada, ben, cy] = people;
+  const hostile = 'hello <b>bold</b> <img src=x onerror="window.__pwned=1"> see https://example.com/notes?a=1.';
+  await ada.page.click('#chat-button');
+  await ada.page.fill('#chat-input', hostile);
+  await ada.page.press('#chat-input', 'Enter');
+  assert.equal(await ada.page.inputValue('#chat-input'), '', 'the box empties once sent');
+
+  // Ben's panel is closed: the button counts the message.
+  await until('Ben\'s unread count', async () => (await ben.page.textContent('#chat-unread')) === '1' && !(await ben.page.isHidden('#chat-unread')), { timeout: 10_000 });
+  await ben.page.click('#chat-button');
+  assert.ok(await ben.page.isHidden('#chat-unread'), 'opening the panel reads everything');
+  for (const p of [ben, cy]) {
+    const log = await until(`${p.name} to show Ada's message`, async () => {
+      const l = await chatLog(p);
+      return l.length ? l : null;
+    }, { timeout: 10_000 });
+    assert.equal(log.length, 1);
+    assert.equal(log[0].name, 'Ada');
+    assert.equal(log[0].text, hostile, 'the text exactly as typed');
+    assert.deepEqual(log[0].elements, ['a'], 'the only element made is the link');
+    assert.deepEqual(log[0].links, ['https://example.com/notes?a=1'], 'the link, without the full stop after it');
+    assert.equal(await p.page.evaluate(() => /** @type {any} */ (window).__pwned), undefined, 'nothing ran');
+  }
+
+  // Ben answers; Ada sees it under Ben's name, and her own message as hers.
+  await ben.page.fill('#chat-input', 'hi Ada');
+  await ben.page.click('#chat-send');
+  const adaLog = await until('Ada to show Ben\'s answer', async () => {
+    const l = await chatLog(ada);
+    return l.length === 2 ? l : null;
+  }, { timeout: 10_000 });
+  assert.deepEqual(adaLog.map((m) => [m.name, m.text]), [['You', hostile], ['Ben', 'hi Ada']]);
+  t.diagnostic(`Ada's log: ${JSON.stringify(adaLog.map((m) => m.name))}`);
+});
+
+test('a message to one participant reaches only them; bytes on the unreliable channel arrive as bytes', { timeout: 60_000 }, async () => {
+  const [ada, ben, cy] = people;
+  for (const p of people) {
+    await p.page.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.__data = [];
+      w.confab.client.on('data', (/** @type {any} */ d) => w.__data.push({
+        from: d.from, reliable: d.reliable, private: d.private,
+        data: typeof d.data === 'string' ? d.data : Array.from(d.data),
+      }));
+    });
+  }
+  const adaId = /** @type {string} */ (ada.id);
+  const cyId = /** @type {string} */ (cy.id);
+  assert.equal(await cy.page.evaluate((to) => /** @type {any} */ (window).confab.client.send(JSON.stringify({ kind: 'chat', text: 'just for you' }), { to }), adaId), true);
+  assert.equal(await ada.page.evaluate(() => /** @type {any} */ (window).confab.client.send(new Uint8Array([0, 1, 2, 250]), { reliable: false })), true);
+
+  const adaGot = await until('Ada to get Cy\'s private message', async () => {
+    const got = await ada.page.evaluate(() => /** @type {any} */ (window).__data.filter((/** @type {any} */ d) => d.private));
+    return got.length ? got : null;
+  }, { timeout: 10_000 });
+  assert.deepEqual(adaGot, [{ from: cyId, reliable: true, private: true, data: JSON.stringify({ kind: 'chat', text: 'just for you' }) }]);
+  const shown = (await chatLog(ada)).at(-1);
+  assert.deepEqual([shown?.name, shown?.text], ['Cy (to you)', 'just for you']);
+  for (const p of [ben, cy]) {
+    const bytes = await until(`${p.name} to get Ada's bytes`, async () => {
+      const got = await p.page.evaluate(() => /** @type {any} */ (window).__data.filter((/** @type {any} */ d) => !d.reliable));
+      return got.length ? got : null;
+    }, { timeout: 10_000 });
+    assert.deepEqual(bytes, [{ from: adaId, reliable: false, private: false, data: [0, 1, 2, 250] }]);
+  }
+  const benPrivate = await ben.page.evaluate(() => /** @type {any} */ (window).__data.filter((/** @type {any} */ d) => d.private));
+  assert.deepEqual(benPrivate, [], 'Ben never sees Cy\'s message to Ada');
+});
+
+test('no uncaught errors in the pages', () => {
+  for (const p of people) assert.deepEqual(p.pageErrors, [], `${p.name}: ${p.pageErrors.join(' | ')}`);
+});
