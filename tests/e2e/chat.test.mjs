@@ -21,8 +21,10 @@ before(async () => {
   watchStalls();
   server = await startServer('chat');
   browser = await launchBrowser();
-  for (const name of ['Ada', 'Ben', 'Cy']) {
-    people.push(await openParticipant(browser, server.url, { room: ROOM, name, query: { res: '360' } }));
+  // Cy is on a phone.
+  const desk = { width: 960, height: 600 };
+  for (const { name, viewport } of [{ name: 'Ada', viewport: desk }, { name: 'Ben', viewport: desk }, { name: 'Cy', viewport: { width: 390, height: 844 } }]) {
+    people.push(await openParticipant(browser, server.url, { room: ROOM, name, query: { res: '360' }, viewport }));
   }
   await Promise.all(people.map((p) => p.clickJoin()));
   await Promise.all(people.map((p) => p.waitJoined()));
@@ -84,6 +86,11 @@ test('chat both ways, with names, unread counts, links, and no HTML injection', 
     return l.length === 2 ? l : null;
   }, { timeout: 10_000 });
   assert.deepEqual(adaLog.map((m) => [m.name, m.text]), [['You', hostile], ['Ben', 'hi Ada']]);
+
+  // On the phone, the open chat fits the screen: its box and the message field are in view.
+  await cy.page.click('#chat-button');
+  const box = await cy.page.locator('#chat-input').boundingBox();
+  assert.ok(box && box.y >= 0 && box.y + box.height <= 844 && box.x >= 0 && box.x + box.width <= 390, `the message field on a 390x844 screen: ${JSON.stringify(box)}`);
   t.diagnostic(`Ada's log: ${JSON.stringify(adaLog.map((m) => m.name))}`);
 });
 

@@ -293,10 +293,17 @@ async fn next_frame(inbound: &mut Option<mpsc::Receiver<Inbound>>) -> Option<Inb
     }
 }
 
-/// The next ICE-TCP connection; never, without ICE-TCP.
+/// The next ICE-TCP connection; never, without ICE-TCP. A failed accept (out of file
+/// descriptors, say) is reported after a pause, so that it does not spin the worker.
 async fn accept(tcp: Option<&IceTcp>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
     match tcp {
-        Some(tcp) => tcp.accept().await,
+        Some(tcp) => match tcp.accept().await {
+            Err(e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(e)
+            }
+            accepted => accepted,
+        },
         None => pending().await,
     }
 }
