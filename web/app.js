@@ -63,6 +63,8 @@ const ui = {
   chatForm: byId('chat-form', HTMLFormElement),
   chatInput: byId('chat-input', HTMLTextAreaElement),
   chatUnread: byId('chat-unread', HTMLElement),
+  chatTo: byId('chat-to', HTMLSelectElement),
+  chatFile: byId('chat-file', HTMLInputElement),
   previewButton: byId('preview-button', HTMLButtonElement),
   lobbySettingsSlot: byId('lobby-settings-slot', HTMLElement),
   settingsButton: byId('settings-button', HTMLButtonElement),
@@ -77,10 +79,11 @@ const selfVideo = /** @type {HTMLVideoElement} */ (selfTile.querySelector('video
 /**
  * For tests and debugging: `window.confab.client` is the current ConfabClient;
  * `window.confab.stats` the stats panel's poller (`calls`: getStats calls so far, `latest`: the
- * last summary shown, null while the panel is closed).
- * @type {{client: ConfabClient | null, stats: StatsPoller | null}}
+ * last summary shown, null while the panel is closed); `window.confab.files` the file transfers
+ * of the chat (each finished incoming one holds its `blob`).
+ * @type {{client: ConfabClient | null, stats: StatsPoller | null, files: import('./files.js').FileTransfers | null}}
  */
-const debug = { client: null, stats: null };
+const debug = { client: null, stats: null, files: null };
 Object.assign(window, { confab: debug });
 
 /** @type {ConfabClient | null} */
@@ -649,9 +652,11 @@ ui.statsPanel.addEventListener('keydown', (ev) => {
 // ------------------------------------------------------------------ chat panel
 
 const chat = new Chat(
-  { panel: ui.chatPanel, log: ui.chatLog, form: ui.chatForm, input: ui.chatInput, badge: ui.chatUnread },
+  { panel: ui.chatPanel, log: ui.chatLog, form: ui.chatForm, input: ui.chatInput, badge: ui.chatUnread, to: ui.chatTo, file: ui.chatFile },
   () => client,
 );
+
+debug.files = chat.files;
 
 /** @param {boolean} open */
 function setChatOpen(open) {
@@ -889,9 +894,12 @@ function wire(c) {
   const mine = () => client === c;
   c.on('joined', (msg) => {
     chat.clear();
+    chat.rosterChanged();
     for (const p of msg.participants) updateTile(p.id);
   });
   c.on('data', (d) => { if (mine()) chat.onData(d); });
+  c.on('participant_joined', () => { if (mine()) chat.rosterChanged(); });
+  c.on('participant_left', () => { if (mine()) chat.rosterChanged(); });
   c.on('participant_joined', (msg) => { if (mine()) updateTile(msg.participant.id); });
   c.on('localmute', ({ source, muted }) => {
     if (!mine()) return;

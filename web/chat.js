@@ -1,8 +1,24 @@
 // The chat panel: messages over the client's reliable data channel (protocol.js `send`), shown
-// with the sender's name and time. Every text goes into the page as text (textContent), never
-// as HTML; http(s) links become anchors built element by element.
+// with the sender's name and time, to everyone or to one participant; and files (files.js),
+// picked or dropped, with their progress, a cancel button, and a save link on arrival. Every
+// text goes into the page as text (textContent), never as HTML; http(s) links become anchors
+// built element by element.
+
+import { FileTransfers } from './files.js';
 
 /** @typedef {import('./protocol.js').ConfabClient} ConfabClient */
+/** @typedef {import('./files.js').Transfer} Transfer */
+
+/**
+ * A size for people.
+ * @param {number} n bytes
+ */
+export function formatSize(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
+}
 
 /** A chat message on the wire (JSON text on the reliable channel). */
 const KIND = 'chat';
@@ -39,7 +55,7 @@ export function appendLinkified(el, text) {
  */
 export class Chat {
   /**
-   * @param {{panel: HTMLElement, log: HTMLElement, form: HTMLFormElement, input: HTMLInputElement | HTMLTextAreaElement, badge: HTMLElement}} ui
+   * @param {{panel: HTMLElement, log: HTMLElement, form: HTMLFormElement, input: HTMLInputElement | HTMLTextAreaElement, badge: HTMLElement, to: HTMLSelectElement, file: HTMLInputElement}} ui
    * @param {() => ConfabClient | null} getClient
    */
   constructor(ui, getClient) {
@@ -47,6 +63,22 @@ export class Chat {
     this.getClient = getClient;
     /** Messages received while the panel was closed. */
     this.unread = 0;
+    this.files = new FileTransfers(getClient);
+    /** transfer id -> its entry in the log. @type {Map<string, HTMLElement>} */
+    this.fileItems = new Map();
+    this.files.addEventListener('update', (ev) => this.#showTransfer(/** @type {CustomEvent<Transfer>} */ (ev).detail));
+    ui.file.addEventListener('change', () => {
+      for (const f of ui.file.files ?? []) this.sendFile(f);
+      ui.file.value = '';
+    });
+    ui.panel.addEventListener('dragover', (ev) => {
+      if (ev.dataTransfer?.types.includes('Files')) ev.preventDefault();
+    });
+    ui.panel.addEventListener('drop', (ev) => {
+      if (!ev.dataTransfer?.files.length) return;
+      ev.preventDefault();
+      for (const f of ev.dataTransfer.files) this.sendFile(f);
+    });
     ui.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.sendInput();
@@ -60,17 +92,111 @@ export class Chat {
     });
   }
 
-  /** Send what is in the input box, if anything. */
+  /** Send what is in the input box, if anything, to the chosen recipient. */
   sendInput() {
     const text = this.ui.input.value.trim().slice(0, MAX_CHAT_TEXT);
     if (!text) return;
     const client = this.getClient();
-    if (!client?.send(JSON.stringify({ kind: KIND, text }))) {
+    const to = this.ui.to.value || undefined;
+    if (!client?.send(JSON.stringify({ kind: KIND, text }), { to })) {
       this.#system('Not connected yet: the message was not sent.');
       return;
     }
     this.ui.input.value = '';
-    this.#add(client.participantId ?? '', 'You', text, true);
+    const name = to ? `You (to ${client.participants.get(to)?.name ?? 'someone'})` : 'You';
+    this.#add(client.participantId ?? '', name, text, true);
+  }
+
+  /**
+   * Send a file to the chosen recipient (everyone, or one participant).
+   * @param {File} file
+   */
+  sendFile(file) {
+    this.files.send(file, this.ui.to.value);
+  }
+
+  /** Keep the recipient list in step with the roster. */
+  rosterChanged() {
+    const client = this.getClient();
+    const chosen = this.ui.to.value;
+    const everyone = document.createElement('option');
+    everyone.value = '';
+    everyone.textContent = 'Everyone';
+    const options = [everyone];
+    for (const [id, p] of client?.participants ?? []) {
+      const o = document.createElement('option');
+      o.value = id;
+      o.textContent = p.name;
+      options.push(o);
+    }
+    this.ui.to.replaceChildren(...options);
+    this.ui.to.value = options.some((o) => o.value === chosen) ? chosen : '';
+  }
+
+  /**
+   * Draw a transfer: name, size, progress, state; cancel while it runs, save once it arrived.
+   * @param {Transfer} t
+   */
+  #showTransfer(t) {
+    let li = this.fileItems.get(t.id);
+    if (!li) {
+      li = document.createElement('li');
+      li.className = 'chat-file';
+      li.dataset.transfer = t.id;
+      const head = document.createElement('div');
+      head.className = 'chat-head';
+      const who = document.createElement('span');
+      who.className = 'chat-name';
+      const client = this.getClient();
+      const peerName = t.peer ? client?.participants.get(t.peer)?.name ?? 'someone' : 'everyone';
+      who.textContent = t.direction === 'out' ? `You → ${peerName}` : peerName;
+      head.append(who);
+      const name = document.createElement('div');
+      name.className = 'file-name';
+      name.textContent = `${t.name} (${formatSize(t.size)})`;
+      const bar = document.createElement('progress');
+      bar.max = Math.max(t.size, 1);
+      bar.value = 0;
+      const row = document.createElement('div');
+      row.className = 'file-row';
+      const status = document.createElement('span');
+      status.className = 'file-status';
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'file-cancel';
+      cancel.textContent = 'Cancel';
+      cancel.addEventListener('click', () => this.files.cancel(t.id));
+      row.append(status, cancel);
+      li.append(head, name, bar, row);
+      this.fileItems.set(t.id, li);
+      this.#append(li);
+      if (t.direction === 'in' && this.ui.panel.hidden) {
+        this.unread += 1;
+        this.#showUnread();
+      }
+    }
+    li.dataset.state = t.state;
+    const bar = /** @type {HTMLProgressElement} */ (li.querySelector('progress'));
+    const status = /** @type {HTMLElement} */ (li.querySelector('.file-status'));
+    const cancel = /** @type {HTMLButtonElement} */ (li.querySelector('.file-cancel'));
+    bar.value = t.size ? t.done : 1;
+    const percent = t.size ? Math.floor((100 * t.done) / t.size) : 100;
+    const running = t.state === 'sending' || t.state === 'receiving';
+    cancel.hidden = !running;
+    status.textContent =
+      t.state === 'sending' ? (t.done < t.size ? `Sending… ${percent}%` : 'Waiting for the others to receive it…')
+      : t.state === 'receiving' ? `Receiving… ${percent}%`
+      : t.state === 'done' ? (t.direction === 'out' ? 'Sent' : t.verified ? 'Received, checked' : 'Received (not checked: this page is not on HTTPS)')
+      : t.state === 'cancelled' ? `Cancelled${t.error ? `: ${t.error}` : ''}`
+      : `Failed: ${t.error ?? 'unknown error'}`;
+    if (t.state === 'done' && t.blob && !li.querySelector('a.file-save')) {
+      const a = document.createElement('a');
+      a.className = 'file-save';
+      a.href = URL.createObjectURL(t.blob);
+      a.download = t.name;
+      a.textContent = 'Save';
+      li.querySelector('.file-row')?.append(a);
+    }
   }
 
   /**
@@ -78,6 +204,7 @@ export class Chat {
    * @param {import('./protocol.js').DataDetail} d
    */
   onData(d) {
+    if (this.files.onData(d)) return;
     if (typeof d.data !== 'string' || !d.reliable) return;
     /** @type {unknown} */
     let msg;
@@ -104,8 +231,12 @@ export class Chat {
     this.ui.log.scrollTop = this.ui.log.scrollHeight;
   }
 
-  /** A new call: no messages. */
+  /** A new call: no messages, no transfers. */
   clear() {
+    for (const t of this.files.transfers.values()) this.files.cancel(t.id);
+    for (const a of this.ui.log.querySelectorAll('a.file-save')) URL.revokeObjectURL(/** @type {HTMLAnchorElement} */ (a).href);
+    this.files.transfers.clear();
+    this.fileItems.clear();
     this.ui.log.replaceChildren();
     this.unread = 0;
     this.#showUnread();

@@ -5,6 +5,7 @@
 // channel arrives as bytes.
 
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { launchBrowser, openParticipant, startServer, until, watchStalls } from './helpers.mjs';
 
@@ -127,6 +128,74 @@ test('a message to one participant reaches only them; bytes on the unreliable ch
   }
   const benPrivate = await ben.page.evaluate(() => /** @type {any} */ (window).__data.filter((/** @type {any} */ d) => d.private));
   assert.deepEqual(benPrivate, [], 'Ben never sees Cy\'s message to Ada');
+});
+
+/**
+ * Record every update of the page's file transfers in `window.__files` (runs in the page).
+ */
+function recordTransfers() {
+  const w = /** @type {any} */ (window);
+  w.__files = [];
+  w.confab.files.addEventListener('update', (/** @type {CustomEvent} */ ev) => {
+    const t = ev.detail;
+    w.__files.push({ id: t.id, direction: t.direction, name: t.name, state: t.state, done: t.done, size: t.size, verified: t.verified, error: t.error, at: Date.now() });
+  });
+}
+
+/**
+ * SHA-256 (hex) of the finished incoming transfer named `name` (runs in the page).
+ * @param {string} name
+ */
+async function receivedDigest(name) {
+  const w = /** @type {any} */ (window);
+  const t = [...w.confab.files.transfers.values()].find((x) => x.direction === 'in' && x.name === name && x.state === 'done');
+  if (!t) return null;
+  const d = await crypto.subtle.digest('SHA-256', await t.blob.arrayBuffer());
+  return { sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join(''), size: t.blob.size, verified: t.verified };
+}
+
+test('a 20 MB file sent to the room arrives intact at both others, with progress on every side', { timeout: 120_000 }, async (t) => {
+  const [ada, ben, cy] = people;
+  for (const p of people) await p.page.evaluate(recordTransfers);
+  const content = randomBytes(20 * 1024 * 1024);
+  const sha = createHash('sha256').update(content).digest('hex');
+  const t0 = Date.now();
+  await ada.page.setInputFiles('#chat-file', { name: 'big.bin', mimeType: 'application/octet-stream', buffer: content });
+  for (const p of [ben, cy]) {
+    const got = await until(`${p.name} to receive big.bin`, () => p.page.evaluate(receivedDigest, 'big.bin'), { timeout: 90_000, interval: 500 });
+    assert.deepEqual(got, { sha256: sha, size: content.length, verified: true }, `${p.name} has the file, byte for byte`);
+    const updates = await p.page.evaluate(() => /** @type {any} */ (window).__files.filter((/** @type {any} */ u) => u.name === 'big.bin'));
+    const receiving = updates.filter((/** @type {any} */ u) => u.state === 'receiving').map((/** @type {any} */ u) => u.done);
+    assert.ok(receiving.length > 50 && receiving.every((/** @type {number} */ d, /** @type {number} */ i) => i === 0 || d >= receiving[i - 1]), `${p.name}: ${receiving.length} progress updates, rising`);
+    assert.ok(await p.page.locator('#chat-log a.file-save[download="big.bin"]').count() === 1, `${p.name}: a Save link`);
+  }
+  const span = async (/** @type {typeof ada} */ p) => p.page.evaluate(() => {
+    const u = /** @type {any} */ (window).__files.filter((/** @type {any} */ x) => x.name === 'big.bin');
+    return u.length ? `${u[u.length - 1].at - u[0].at} ms from its first update to its last` : 'no updates';
+  });
+  t.diagnostic(`20 MB to two receivers in ${Date.now() - t0} ms from setInputFiles; Ada ${await span(ada)}, Ben ${await span(ben)}, Cy ${await span(cy)}`);
+  const sent = await until('Ada\'s transfer to finish', () => ada.page.evaluate(() => /** @type {any} */ (window).__files.find((/** @type {any} */ u) => u.name === 'big.bin' && u.state === 'done')), { timeout: 20_000 });
+  assert.equal(sent.done, content.length);
+  const adaSending = await ada.page.evaluate(() => /** @type {any} */ (window).__files.filter((/** @type {any} */ u) => u.name === 'big.bin' && u.state === 'sending').length);
+  assert.ok(adaSending > 50, `Ada: ${adaSending} progress updates`);
+  assert.match(await ada.page.locator('li.chat-file[data-state="done"] .file-status').first().innerText(), /Sent/);
+});
+
+test('a file to one participant reaches only them, and the receiver can cancel it', { timeout: 90_000 }, async () => {
+  const [ada, ben, cy] = people;
+  await ada.page.selectOption('#chat-to', /** @type {string} */ (ben.id));
+  await ada.page.setInputFiles('#chat-file', { name: 'private.bin', mimeType: 'application/octet-stream', buffer: randomBytes(30 * 1024 * 1024) });
+  // Ben sees it coming, and cancels part way.
+  await until('Ben to be receiving private.bin', () => ben.page.evaluate(() => /** @type {any} */ (window).__files.some((/** @type {any} */ u) => u.name === 'private.bin' && u.state === 'receiving' && u.done > 0)), { timeout: 20_000, interval: 50 });
+  await ben.page.click('li.chat-file[data-state="receiving"] .file-cancel');
+  const adaSide = await until('Ada to see it cancelled', () => ada.page.evaluate(() => /** @type {any} */ (window).__files.find((/** @type {any} */ u) => u.name === 'private.bin' && u.state === 'cancelled')), { timeout: 20_000 });
+  assert.match(adaSide.error ?? '', /Ben cancelled/);
+  assert.ok(adaSide.done < 30 * 1024 * 1024, 'the sender stopped before the end');
+  const benState = await ben.page.locator('li.chat-file').last().getAttribute('data-state');
+  assert.equal(benState, 'cancelled');
+  const cySaw = await cy.page.evaluate(() => /** @type {any} */ (window).__files.filter((/** @type {any} */ u) => u.name === 'private.bin'));
+  assert.deepEqual(cySaw, [], 'Cy never hears of it');
+  await ada.page.selectOption('#chat-to', '');
 });
 
 test('no uncaught errors in the pages', () => {

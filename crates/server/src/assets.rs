@@ -8,6 +8,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/boot.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/boot.js")),
     ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
     ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
+    ("/files.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/files.js")),
     ("/chat.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/chat.js")),
     ("/stats.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/stats.js")),
     ("/statsview.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/statsview.js")),
