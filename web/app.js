@@ -889,6 +889,20 @@ function endCall() {
   ui.joinButton.focus();
 }
 
+/**
+ * Ring the tiles of those speaking, and mark the active speaker's.
+ * @param {import('./messages.js').SpeakersMessage} msg
+ */
+function showSpeakers(msg) {
+  const speaking = new Set(msg.speaking.map((s) => s.participant));
+  for (const el of ui.tiles.querySelectorAll('.tile:not(.screen)')) {
+    const tile = /** @type {HTMLElement} */ (el);
+    const id = tile.classList.contains('self') ? client?.participantId : tile.dataset.participant;
+    tile.dataset.speaking = String(Boolean(id && speaking.has(id)));
+    tile.classList.toggle('active-speaker', Boolean(id && id === msg.active));
+  }
+}
+
 /** @param {ConfabClient} c */
 function wire(c) {
   const mine = () => client === c;
@@ -924,6 +938,7 @@ function wire(c) {
     remoteMedia.delete(`${msg.participant}\u0000${msg.track}`);
     refresh(msg);
   });
+  c.on('speakers', (msg) => { if (mine()) showSpeakers(msg); });
   c.on('stream_state', (msg) => {
     if (!mine()) return;
     for (const tile of tilesShowing(msg.participant, msg.track)) showStreamState(tile, msg.participant, msg.track);

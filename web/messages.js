@@ -151,10 +151,17 @@
  */
 
 /**
+ * Who speaks in the room (loudest first, `level` 0 to 100) and the active speaker (the one
+ * speaking, or the last who did), sent when either changes.
+ * @typedef {{type: 'speakers', active: string | null, speaking: {participant: string, level: number}[]}} SpeakersMessage
+ */
+
+/**
  * @typedef {JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
  *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
- *   | ErrorMessage | StreamStateMessage | LayersMessage | DrainingMessage} ServerMessage
+ *   | ErrorMessage | StreamStateMessage | LayersMessage | DrainingMessage
+ *   | SpeakersMessage} ServerMessage
  */
 
 export {};

@@ -114,6 +114,7 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {ClosedDetail} closed
  * @property {ServerMessage} message every message from the server, before it is handled
  * @property {DataDetail} data a data message from another participant (see `send`)
+ * @property {import('./messages.js').SpeakersMessage} speakers who speaks, and the active speaker, changed
  * @property {{}} dataopen both data channels to the server are open: `send` works
  * @property {{}} databufferedamountlow what waited to be sent on the reliable channel fell under 256 KiB
  */
@@ -262,6 +263,8 @@ export class ConfabClient extends EventTarget {
     this.state = 'new';
     /** Round-trip time of the last ping, in milliseconds, or null. @type {number | null} */
     this.rttMs = null;
+    /** The room's active speaker (the one speaking, or the last who did), from `speakers`. @type {string | null} */
+    this.activeSpeaker = null;
   }
 
   /**
@@ -689,6 +692,10 @@ export class ConfabClient extends EventTarget {
         break;
       case 'draining':
         this.#emit('draining', msg);
+        break;
+      case 'speakers':
+        this.activeSpeaker = msg.active;
+        this.#emit('speakers', msg);
         break;
       default:
         // A message type of a later protocol version: ignore it.

@@ -54,6 +54,10 @@ pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
             estimate,
         },
         sfu::Signal::Layers { track, active } => ServerMessage::Layers { track, active },
+        sfu::Signal::Speakers { active, speaking } => ServerMessage::Speakers {
+            active: active.map(|p| p.to_string()),
+            speaking: speaking.into_iter().map(|(p, level)| signal::Speaking { participant: p.to_string(), level }).collect(),
+        },
     }
 }
 

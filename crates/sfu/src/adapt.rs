@@ -145,8 +145,10 @@ impl Sfu {
             if layers.is_empty() {
                 continue;
             }
+            let speaker = self.speakers.get(&s.room).and_then(|r| r.active());
             let priority = match track.source {
                 Source::Screen => Priority::Screen,
+                _ if self.participants.get(publisher).is_some_and(|p| Some(&p.id) == speaker) => Priority::Speaker,
                 _ => Priority::Camera,
             };
             let resized = out.resized.is_some_and(|t| now.saturating_duration_since(t) < RESIZE_MEMORY);

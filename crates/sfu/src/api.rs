@@ -384,6 +384,13 @@ pub enum Signal {
         /// The subscriber's downlink estimate, bit/s.
         estimate: Option<u64>,
     },
+    /// Who speaks in the room, and the active speaker, when either changed.
+    Speakers {
+        /// The active speaker: the one speaking now, or the last one who did.
+        active: Option<ParticipantId>,
+        /// Those speaking now, loudest first, with their loudness (0 to 100).
+        speaking: Vec<(ParticipantId, u8)>,
+    },
     /// Dynacast, to a publisher: the layers (rids) of its track some subscriber needs.
     Layers {
         /// The publisher's own track id.

@@ -74,6 +74,8 @@ pub struct Sfu {
     spare: Vec<Pix>,
     /// When layer targets are next recomputed (while anyone is present).
     next_adapt: Option<Instant>,
+    /// Each room's speakers.
+    pub(crate) speakers: FxHashMap<String, crate::speaker::RoomSpeakers>,
 }
 
 impl Sfu {
@@ -98,6 +100,7 @@ impl Sfu {
             pending: Vec::new(),
             spare: Vec::new(),
             next_adapt: None,
+            speakers: FxHashMap::default(),
         })
     }
 
@@ -200,6 +203,7 @@ impl Sfu {
     pub fn handle_timeout(&mut self, now: Instant) {
         let grace = self.config.ice_disconnect_grace;
         if self.next_adapt.is_some_and(|t| t <= now) {
+            self.update_speakers(now);
             self.adapt(now);
             self.next_adapt = (!self.by_id.is_empty()).then(|| now + ADAPT_INTERVAL);
         }

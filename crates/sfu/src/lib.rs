@@ -33,6 +33,7 @@ mod participant;
 mod room;
 mod router;
 mod slots;
+mod speaker;
 mod track;
 
 pub use api::{Activity, Command, Event, Grants, Kind, LeaveReason, ParticipantId, ParticipantInfo, Role, RoomInfo, Signal, Source};

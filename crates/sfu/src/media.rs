@@ -53,6 +53,9 @@ impl Sfu {
         };
 
         // The layer: its rate, liveness, size and clock.
+        if let Some(level) = packet.header.ext_vals.audio_level.filter(|_| !track.is_video()) {
+            track.loudness.packet(now, level);
+        }
         let pos = track.layer_pos(rid, now);
         let simulcast = track.is_simulcast();
         if let Some(info) = packet.last_sender_info {

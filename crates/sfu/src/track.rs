@@ -32,6 +32,8 @@ pub(crate) struct Published {
     pub(crate) dynacast: Option<u8>,
     /// Since when fewer layers than told are needed.
     pub(crate) dynacast_lower_since: Option<Instant>,
+    /// An audio track's loudness, from its audio-level header extension.
+    pub(crate) loudness: crate::speaker::Loudness,
 }
 
 /// One simulcast layer of a published track.
@@ -145,6 +147,7 @@ impl Published {
             codecs: Vec::new(),
             dynacast: None,
             dynacast_lower_since: None,
+            loudness: Default::default(),
         }
     }
 

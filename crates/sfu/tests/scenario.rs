@@ -495,3 +495,50 @@ fn grants_keep_media_from_a_participant_without_publish_and_from_one_without_sub
     assert_eq!(call.peers[deaf].received.values().map(|r| r.frames.len()).sum::<usize>(), 0);
     assert!(call.video_frames(ada, deaf) > 20 && call.audio_frames(ada, deaf) > 20);
 }
+
+/// The last `speakers` message peer `i` received: (active, speaking).
+fn last_speakers(call: &Scenario, i: usize) -> Option<(Option<String>, Vec<String>)> {
+    call.peers[i].signals.iter().rev().find_map(|s| match s {
+        Signal::Speakers { active, speaking } => {
+            Some((active.as_ref().map(|p| p.to_string()), speaking.iter().map(|(p, _)| p.to_string()).collect()))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn the_active_speaker_follows_the_one_loud_participant() {
+    let mut call = Scenario::new(perfect());
+    let peers = [call.join("ada", "r"), call.join("bob", "r"), call.join("cy", "r")];
+    let [ada, bob, cy] = peers;
+    for &p in &peers {
+        call.peers[p].audio_level = Some(-100);
+        call.publish(p, true, true);
+    }
+    call.peers[ada].audio_level = Some(-20);
+    call.run_for(Duration::from_secs(3));
+    let (ada_id, bob_id) = (call.peers[ada].id.to_string(), call.peers[bob].id.to_string());
+    for &p in &peers {
+        assert_eq!(last_speakers(&call, p), Some((Some(ada_id.clone()), vec![ada_id.clone()])), "peer {p}");
+    }
+    // ada falls silent, bob speaks: bob takes over within her turn's end plus a tick.
+    call.peers[ada].audio_level = Some(-100);
+    call.peers[bob].audio_level = Some(-25);
+    call.run_for(Duration::from_secs(3));
+    for &p in &peers {
+        assert_eq!(last_speakers(&call, p), Some((Some(bob_id.clone()), vec![bob_id.clone()])), "peer {p}");
+    }
+    // A muted speaker is not speaking, however loud.
+    let track = call.peers[bob].track_ids().0.expect("bob's audio track");
+    call.command(bob, Command::Mute { participant: call.peers[bob].id.clone(), track, muted: true });
+    call.run_for(Duration::from_secs(1));
+    assert_eq!(last_speakers(&call, cy), Some((Some(bob_id.clone()), vec![])), "bob stays the last speaker, not speaking");
+    // Without the extension, nobody ever speaks (no message at all).
+    let mut quiet = Scenario::new(perfect());
+    let a = quiet.join("a", "q");
+    let b = quiet.join("b", "q");
+    quiet.publish(a, true, false);
+    quiet.publish(b, true, false);
+    quiet.run_for(Duration::from_secs(2));
+    assert_eq!(last_speakers(&quiet, a), None);
+}

@@ -25,7 +25,7 @@ mod validate;
 pub use client::{Answer, Candidate, ClientMessage, Join, Mute, Offer, Ping, PublishedTrackMeta, Subscription};
 pub use client::{is_known_client_type, parse_client_message};
 pub use error::{Error, ErrorCode};
-pub use server::{Grants, IceServer, LeaveReason, ServerMessage, StreamActivity, TrackRef};
+pub use server::{Grants, IceServer, LeaveReason, ServerMessage, Speaking, StreamActivity, TrackRef};
 pub use types::{IceCandidate, ParticipantInfo, TrackInfo, TrackKind, TrackSource};
 pub use validate::{MAX_NAME_CHARS, MAX_ROOM_CHARS, validate_name, validate_room};
 

@@ -102,6 +102,14 @@ pub enum ServerMessage {
         /// Your downlink estimate, bit/s.
         estimate: Option<u64>,
     },
+    /// Who speaks in your room, and the active speaker, when either changed.
+    Speakers {
+        /// The active speaker: the one speaking now, or the last one who did (`null` until
+        /// someone has spoken).
+        active: Option<String>,
+        /// Those speaking now, loudest first.
+        speaking: Vec<Speaking>,
+    },
     /// Dynacast: the layers (rids) of your track `track` somebody needs now.
     Layers {
         /// Your track id (its mid).
@@ -163,6 +171,15 @@ pub enum StreamActivity {
     Active,
     /// Nothing is sent (see the reason).
     Paused,
+}
+
+/// One participant speaking, in a `speakers` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Speaking {
+    /// Its id.
+    pub participant: String,
+    /// How loud, 0 (silence) to 100 (0 dBov), from its audio-level header extension.
+    pub level: u8,
 }
 
 /// Which remote track an m-line of a server offer carries.
@@ -297,6 +314,8 @@ mod tests {
                 estimate: Some(90_000),
             },
             ServerMessage::Layers { track: "1".into(), active: vec!["q".into()] },
+            ServerMessage::Speakers { active: Some("P".into()), speaking: vec![Speaking { participant: "P".into(), level: 71 }] },
+            ServerMessage::Speakers { active: None, speaking: vec![] },
             ServerMessage::Candidate { candidate: None },
             ServerMessage::ParticipantJoined {
                 participant: ParticipantInfo { id: "P".into(), name: "N".into(), tracks: vec![track()] },

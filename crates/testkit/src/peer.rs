@@ -81,6 +81,8 @@ pub struct Peer {
     channels: BTreeMap<String, ChannelId>,
     /// Data messages received: (channel label, the SFU's frame: flags, sender, payload).
     pub data: Vec<(String, Vec<u8>)>,
+    /// The audio level its audio packets carry (RFC 6464, -127 to 0 dBov); none: no extension.
+    pub audio_level: Option<i8>,
 }
 
 /// One RTP packet as a subscriber received it.
@@ -173,6 +175,7 @@ impl Peer {
             connected: false,
             channels: BTreeMap::new(),
             data: Vec::new(),
+            audio_level: None,
         }
     }
 
@@ -362,6 +365,10 @@ impl Peer {
         let writer = match rid {
             Some(rid) => writer.rid(rid),
             None => writer,
+        };
+        let writer = match self.audio_level {
+            Some(level) if Some(mid) == self.audio => writer.audio_level(level, level > -60),
+            _ => writer,
         };
         writer.write(pt, now, time, data).is_ok()
     }
