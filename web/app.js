@@ -45,6 +45,7 @@ const ui = {
   roomLabel: byId('room-label', HTMLElement),
   peopleCount: byId('people-count', HTMLElement),
   connState: byId('connection-state', HTMLElement),
+  layoutButton: byId('layout-button', HTMLButtonElement),
   tiles: byId('tiles', HTMLElement),
   spotlight: byId('spotlight', HTMLElement),
   grid: byId('grid', HTMLElement),
@@ -203,7 +204,7 @@ function makeTile(cls) {
  * @returns {HTMLElement}
  */
 function tileFor(id) {
-  const found = ui.grid.querySelector(`.tile[data-participant="${CSS.escape(id)}"]`);
+  const found = ui.tiles.querySelector(`.tile[data-participant="${CSS.escape(id)}"]`);
   if (found instanceof HTMLElement) return found;
   const tile = makeTile('');
   tile.dataset.participant = id;
@@ -358,10 +359,29 @@ function renderMedia(participant) {
   layout();
 }
 
-/** Place and size the tiles: a grid, or a shared screen in the spotlight (layout.js). */
+/** Speaker view: the active speaker's tile in the spotlight when nobody shares a screen. */
+let speakerView = false;
+/** The last other participant who was the active speaker (speaker view shows them). @type {string | null} */
+let lastSpeaker = null;
+
+/** Place and size the tiles: a grid, or a shared screen (or, in speaker view, the speaker) in the spotlight (layout.js). */
 function layout() {
-  arrange(ui);
+  /** @type {HTMLElement | null} */
+  let focus = null;
+  if (speakerView) {
+    const id = lastSpeaker && client?.participants.has(lastSpeaker) ? lastSpeaker : client?.participants.keys().next().value;
+    const el = id ? ui.tiles.querySelector(`.tile[data-participant="${CSS.escape(id)}"]`) : null;
+    focus = el instanceof HTMLElement ? el : null;
+  }
+  arrange(ui, focus);
 }
+
+ui.layoutButton.addEventListener('click', () => {
+  speakerView = !speakerView;
+  ui.layoutButton.setAttribute('aria-pressed', String(speakerView));
+  ui.layoutButton.textContent = speakerView ? 'Grid view' : 'Speaker view';
+  layout();
+});
 
 new ResizeObserver(layout).observe(ui.tiles);
 
@@ -876,6 +896,7 @@ function endCall() {
   setStatsOpen(false);
   localMedia.stop();
   selfVideo.srcObject = null;
+  lastSpeaker = null;
   clearRemoteTiles();
   if (ui.settingsDialog.open) ui.settingsDialog.close();
   ui.call.hidden = true;
@@ -894,6 +915,10 @@ function endCall() {
  * @param {import('./messages.js').SpeakersMessage} msg
  */
 function showSpeakers(msg) {
+  if (msg.active && msg.active !== client?.participantId && msg.active !== lastSpeaker) {
+    lastSpeaker = msg.active;
+    if (speakerView) layout();
+  }
   const speaking = new Set(msg.speaking.map((s) => s.participant));
   for (const el of ui.tiles.querySelectorAll('.tile:not(.screen)')) {
     const tile = /** @type {HTMLElement} */ (el);

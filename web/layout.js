@@ -2,7 +2,8 @@
 // Where the tiles of a call go. Without a screen share, every tile in one grid, sized so that
 // all of them fit, 16:9, as large as possible. With one, a spotlight: the newest shared screen
 // takes the main area and the other tiles go in a strip beside it (a wide window) or below it
-// (a tall one), sized the same way within the strip.
+// (a tall one), sized the same way within the strip. In speaker view, without a share, the
+// active speaker's tile takes the spotlight the same way.
 
 /**
  * The elements of the call's tile area: `tiles` holds `spotlight` (the main area, hidden
@@ -29,17 +30,20 @@ export function markShared(tile) {
 }
 
 /**
- * Put the newest screen tile in the spotlight (any other back in the grid) and size the tiles.
- * Idempotent: call it whenever tiles come or go or the area changes size.
+ * Put the newest screen tile in the spotlight, or else `focus` (the active speaker's tile, in
+ * speaker view), any other back in the grid, and size the tiles. Idempotent: call it whenever
+ * tiles come or go or the area changes size.
  * @param {TileArea} area
+ * @param {HTMLElement | null} [focus]
  */
-export function arrange({ tiles, spotlight, grid }) {
+export function arrange({ tiles, spotlight, grid }, focus = null) {
   /** @type {HTMLElement | null} */
   let chosen = null;
   for (const el of tiles.querySelectorAll('.tile.screen')) {
     if (!(el instanceof HTMLElement)) continue;
     if (!chosen || Number(el.dataset.sharedAt ?? 0) > Number(chosen.dataset.sharedAt ?? 0)) chosen = el;
   }
+  if (!chosen && focus && tiles.contains(focus)) chosen = focus;
   for (const el of [...spotlight.children]) if (el !== chosen) grid.append(el);
   if (chosen && chosen.parentElement !== spotlight) spotlight.append(chosen);
   spotlight.hidden = !chosen;

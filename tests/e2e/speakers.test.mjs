@@ -79,6 +79,20 @@ test('the active speaker follows the one unmuted microphone, and its tile is rin
   t.diagnostic(`Ben alone unmuted: every page told in ${await allSee(ben)} ms`);
   const tile = cy.page.locator(`.tile[data-participant="${ada.id}"]`);
   assert.equal(await tile.getAttribute('data-speaking'), 'false', 'Ada is no longer ringed');
+
+  // Speaker view: Ben's tile takes the spotlight on Cy's page, large; back to the grid after.
+  await cy.page.click('#layout-button');
+  await until('Cy\'s spotlight to show Ben', () => cy.page.evaluate((id) => document.querySelector('#spotlight')?.querySelector(`.tile[data-participant="${id}"]`) !== null, ben.id), { timeout: 5000 });
+  const big = await cy.page.locator(`.tile[data-participant="${ben.id}"]`).boundingBox();
+  const small = await cy.page.locator(`.tile[data-participant="${ada.id}"]`).boundingBox();
+  assert.ok(big && small && big.width > 2 * small.width, `speaker ${JSON.stringify(big)} vs others ${JSON.stringify(small)}`);
+  assert.equal(await cy.page.getAttribute('#tiles', 'data-layout'), 'spotlight');
+  await cy.screenshot('speakers-Cy-speaker-view');
+  await cy.page.click('#layout-button');
+  assert.equal(await cy.page.getAttribute('#tiles', 'data-layout'), 'grid');
+  assert.equal(await cy.page.locator('#spotlight .tile').count(), 0);
+  assert.equal(await cy.page.locator('.tile:not(.screen)').count(), 3, 'no tile lost or doubled on the way');
+
   const levels = await cy.page.evaluate(() => /** @type {any} */ (window).__speakers.map((/** @type {any} */ m) => m.speaking.map((/** @type {any} */ s) => s.level)).flat());
   t.diagnostic(`levels seen: ${[...new Set(levels)].slice(0, 12).join(', ')}`);
 });
