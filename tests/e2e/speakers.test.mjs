@@ -20,8 +20,9 @@ before(async () => {
   watchStalls();
   server = await startServer('speakers');
   browser = await launchBrowser();
-  for (const name of ['Ada', 'Ben', 'Cy']) {
-    people.push(await openParticipant(browser, server.url, { room: ROOM, name, query: { res: '360' } }));
+  // Ada on a wide screen (1440x900), the others at the suite's usual 960x600.
+  for (const [name, width, height] of /** @type {const} */ ([['Ada', 1440, 900], ['Ben', 960, 600], ['Cy', 960, 600]])) {
+    people.push(await openParticipant(browser, server.url, { room: ROOM, name, query: { res: '360' }, viewport: { width, height } }));
   }
   await Promise.all(people.map((p) => p.clickJoin()));
   await Promise.all(people.map((p) => p.waitJoined()));
