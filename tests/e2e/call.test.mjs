@@ -105,9 +105,11 @@ test('a late joiner decodes everybody quickly', { timeout: 90_000 }, async (t) =
     const t0 = Date.now();
     await late.clickJoin();
     await late.waitJoined();
-    const { first, all } = await waitForVideoFrom(late, othersOf(late, [...people, late]), 20_000);
+    const { first, all, each } = await waitForVideoFrom(late, othersOf(late, [...people, late]), 20_000);
     const stalled = stalledBetween(t0);
-    t.diagnostic(`late joiner ${name}: Join click -> first remote frame ${first} ms, frames from all 3 others ${all} ms; the machine stood still ${stalled} ms meanwhile`);
+    // Whose video came when: a slow join is usually one track late.
+    const perOther = Object.entries(each).map(([id, ms]) => `${people.find((p) => p.id === id)?.name ?? id} ${ms}`).join(', ');
+    t.diagnostic(`late joiner ${name}: Join click -> first remote frame ${first} ms, frames from all 3 others ${all} ms (${perOther}); the machine stood still ${stalled} ms meanwhile`);
     joins.push({ name, ms: all, stalled });
     if (name === 'Dennis') {
       dennis = late;

@@ -446,6 +446,8 @@ export async function waitForVideoFrom(p, others, timeout = 20_000, { from = 'jo
     let first = null;
     /** @type {string[]} */
     let decoding = [];
+    /** When each other's video was first seen decoded, ms after t0. @type {Record<string, number>} */
+    const each = {};
     while (performance.now() - start < timeout) {
       const c = w.confab?.client;
       if (c?.pc) {
@@ -457,14 +459,15 @@ export async function waitForVideoFrom(p, others, timeout = 20_000, { from = 'jo
           if (ref && others.includes(ref.participant)) decoding.push(ref.participant);
         });
         if (decoding.length > 0 && first === null) first = performance.now() - t0;
-        if (others.every((o) => decoding.includes(o))) return { first, all: performance.now() - t0 };
+        for (const o of decoding) each[o] ??= Math.round(performance.now() - t0);
+        if (others.every((o) => decoding.includes(o))) return { first, all: performance.now() - t0, each };
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     return { error: `decoding only ${JSON.stringify(decoding)} after ${timeout} ms` };
   }, { others, timeout, from });
   if ('error' in r) throw new Error(`${p.name} waiting for video from ${others.join(', ')}: ${r.error}`);
-  return { first: Math.round(r.first ?? r.all), all: Math.round(r.all) };
+  return { first: Math.round(r.first ?? r.all), all: Math.round(r.all), each: r.each };
 }
 
 /**
