@@ -98,6 +98,7 @@ export class Chat {
     if (!text) return;
     const client = this.getClient();
     const to = this.ui.to.value || undefined;
+    if (!this.#recipientHere()) return;
     if (!client?.send(JSON.stringify({ kind: KIND, text }), { to })) {
       this.#system('Not connected yet: the message was not sent.');
       return;
@@ -112,7 +113,20 @@ export class Chat {
    * @param {File} file
    */
   sendFile(file) {
+    if (!this.#recipientHere()) return;
     this.files.send(file, this.ui.to.value);
+  }
+
+  /**
+   * Whether the chosen recipient is still in the call; if not, say so. A private conversation
+   * never falls back to the whole room by itself.
+   */
+  #recipientHere() {
+    const to = this.ui.to.value;
+    if (!to || this.getClient()?.participants.has(to)) return true;
+    const name = this.ui.to.selectedOptions[0]?.dataset.name ?? 'They';
+    this.#system(`${name} has left the call: nothing was sent. Choose who to send to.`);
+    return false;
   }
 
   /** Keep the recipient list in step with the roster. */
@@ -127,10 +141,20 @@ export class Chat {
       const o = document.createElement('option');
       o.value = id;
       o.textContent = p.name;
+      o.dataset.name = p.name;
       options.push(o);
     }
+    // Someone chosen who has left stays chosen, marked, so that what is typed next for them is
+    // not sent to everyone instead.
+    if (chosen && !options.some((o) => o.value === chosen)) {
+      const gone = document.createElement('option');
+      gone.value = chosen;
+      gone.dataset.name = this.ui.to.selectedOptions[0]?.dataset.name ?? 'They';
+      gone.textContent = `${gone.dataset.name} (left)`;
+      options.push(gone);
+    }
     this.ui.to.replaceChildren(...options);
-    this.ui.to.value = options.some((o) => o.value === chosen) ? chosen : '';
+    this.ui.to.value = chosen;
   }
 
   /**
@@ -237,6 +261,7 @@ export class Chat {
     for (const a of this.ui.log.querySelectorAll('a.file-save')) URL.revokeObjectURL(/** @type {HTMLAnchorElement} */ (a).href);
     this.files.transfers.clear();
     this.fileItems.clear();
+    this.ui.to.value = '';
     this.ui.log.replaceChildren();
     this.unread = 0;
     this.#showUnread();
