@@ -150,10 +150,11 @@ test('the stats panel shows the connection, the sent layers and the media receiv
   await page.getByRole('heading', { name: 'Connection stats' }).waitFor({ state: 'visible', timeout: 5000 });
   const panel = () => page.evaluate(readPanel);
 
-  // The connection: a candidate pair and a round-trip time.
-  const conn = await until('the connection row to show a candidate pair and an RTT', async () => {
+  // The connection: a candidate pair and a round-trip time. The pair is UDP: the server also
+  // offers ICE-TCP on its media port, ranked lower, for clients whose UDP is blocked only.
+  const conn = await until('the connection row to show a UDP candidate pair and an RTT', async () => {
     const { connection: c } = await panel();
-    const pair = /^(host|srflx|prflx|relay)\s(udp|tcp)\s.*↔\s(host|srflx|prflx|relay)\s(udp|tcp)\s/.test(c.route ?? '');
+    const pair = /^(host|srflx|prflx|relay)\sudp\s.*↔\s(host|srflx|prflx|relay)\sudp\s/.test(c.route ?? '');
     return pair && ms(c.rtt) !== null && bitrate(c.send) !== null && bitrate(c.receive) !== null ? c : null;
   }, { timeout: 30_000, interval: 500 });
   t.diagnostic(`connection: ${JSON.stringify(conn)}`);
