@@ -643,10 +643,37 @@ const statsPoller = new StatsPoller(() => client, (summary) => {
 });
 debug.stats = statsPoller;
 
-/** @param {boolean} open */
-function setStatsOpen(open) {
-  ui.statsPanel.hidden = !open;
-  ui.statsButton.setAttribute('aria-pressed', String(open));
+/**
+ * A side panel opened and closed by its toggle button, its close button, and Escape (which
+ * gives the focus back to the toggle). `onChange(open)` runs before the tiles are laid out again.
+ * Returns the function that opens or closes it.
+ * @param {HTMLButtonElement} button
+ * @param {HTMLElement} panel
+ * @param {HTMLButtonElement} close
+ * @param {(open: boolean) => void} onChange
+ * @returns {(open: boolean) => void}
+ */
+function sidePanel(button, panel, close, onChange) {
+  /** @param {boolean} open */
+  const set = (open) => {
+    panel.hidden = !open;
+    button.setAttribute('aria-pressed', String(open));
+    onChange(open);
+    layout();
+  };
+  const closeAndRefocus = () => {
+    set(false);
+    button.focus();
+  };
+  button.addEventListener('click', () => set(panel.hidden));
+  close.addEventListener('click', closeAndRefocus);
+  panel.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') closeAndRefocus();
+  });
+  return set;
+}
+
+const setStatsOpen = sidePanel(ui.statsButton, ui.statsPanel, ui.statsClose, (open) => {
   if (open) {
     showStatsNote(ui.statsBody, 'Gathering stats…');
     client?.ping(); // the signaling round trip, without waiting for the next 10 s ping
@@ -655,18 +682,6 @@ function setStatsOpen(open) {
     statsPoller.stop();
     trends.clear();
   }
-  layout();
-}
-
-ui.statsButton.addEventListener('click', () => setStatsOpen(ui.statsPanel.hidden));
-ui.statsClose.addEventListener('click', () => {
-  setStatsOpen(false);
-  ui.statsButton.focus();
-});
-ui.statsPanel.addEventListener('keydown', (ev) => {
-  if (ev.key !== 'Escape') return;
-  setStatsOpen(false);
-  ui.statsButton.focus();
 });
 
 // ------------------------------------------------------------------ chat panel
@@ -678,26 +693,10 @@ const chat = new Chat(
 
 debug.files = chat.files;
 
-/** @param {boolean} open */
-function setChatOpen(open) {
-  ui.chatPanel.hidden = !open;
-  ui.chatButton.setAttribute('aria-pressed', String(open));
-  if (open) {
-    chat.opened();
-    ui.chatInput.focus();
-  }
-  layout();
-}
-
-ui.chatButton.addEventListener('click', () => setChatOpen(ui.chatPanel.hidden));
-ui.chatClose.addEventListener('click', () => {
-  setChatOpen(false);
-  ui.chatButton.focus();
-});
-ui.chatPanel.addEventListener('keydown', (ev) => {
-  if (ev.key !== 'Escape') return;
-  setChatOpen(false);
-  ui.chatButton.focus();
+sidePanel(ui.chatButton, ui.chatPanel, ui.chatClose, (open) => {
+  if (!open) return;
+  chat.opened();
+  ui.chatInput.focus();
 });
 
 // ------------------------------------------------------------------ join / leave

@@ -257,9 +257,8 @@ export class Chat {
 
   /** A new call: no messages, no transfers. */
   clear() {
-    for (const t of this.files.transfers.values()) this.files.cancel(t.id);
+    this.files.reset();
     for (const a of this.ui.log.querySelectorAll('a.file-save')) URL.revokeObjectURL(/** @type {HTMLAnchorElement} */ (a).href);
-    this.files.transfers.clear();
     this.fileItems.clear();
     this.ui.to.value = '';
     this.ui.log.replaceChildren();

@@ -217,6 +217,19 @@ export class FileTransfers extends EventTarget {
     this.#update(t);
   }
 
+  /** A new call: stop what runs (the old call's peers are gone; nothing is sent) and forget all. */
+  reset() {
+    for (const t of this.transfers.values()) {
+      if (t.state === 'sending' || t.state === 'receiving') t.state = 'cancelled';
+      this.#wake.get(t.id)?.();
+    }
+    this.transfers.clear();
+    this.#incoming.clear();
+    this.#acks.clear();
+    this.#wanted.clear();
+    this.#wake.clear();
+  }
+
   /**
    * @param {Transfer} t
    * @param {string} error

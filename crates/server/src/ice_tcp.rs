@@ -28,7 +28,7 @@ const IDLE: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: usize = 1024;
 /// Frames from all connections waiting for the worker.
 const INBOUND_QUEUE: usize = 1024;
-/// Frames waiting to be written to one connection; beyond this they are dropped, as a full UDP
+/// Packets waiting to be written to one connection; beyond this they are dropped, as a full UDP
 /// buffer drops datagrams (the subscriber's congestion control sees the loss).
 const OUTBOUND_QUEUE: usize = 512;
 
@@ -99,20 +99,14 @@ impl IceTcp {
         self.connections.remove(&source);
     }
 
-    /// Send one packet as a frame on the connection from `t.destination`.
-    pub(crate) fn send(&mut self, t: &sfu::Transmit) {
-        let Some(connection) = self.connections.get(&t.destination) else {
-            self.send_dropped += 1;
-            return;
+    /// Send one packet as a frame on the connection from `t.destination` (the packet moves to
+    /// the writer as it is; the writer adds the length prefix).
+    pub(crate) fn send(&mut self, t: sfu::Transmit) {
+        let sent = match self.connections.get(&t.destination) {
+            Some(connection) if u16::try_from(t.contents.len()).is_ok() => connection.try_send(t.contents).is_ok(),
+            _ => false,
         };
-        let Ok(len) = u16::try_from(t.contents.len()) else {
-            self.send_dropped += 1;
-            return;
-        };
-        let mut frame = Vec::with_capacity(2 + t.contents.len());
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&t.contents);
-        if connection.try_send(frame).is_err() {
+        if !sent {
             self.send_dropped += 1;
         }
     }
@@ -141,17 +135,19 @@ async fn read_frames(read: OwnedReadHalf, source: SocketAddr, destination: Socke
     let _ = inbound.send(Inbound::Closed(source)).await;
 }
 
-/// Write frames as they come, flushing when none is waiting; stop when the connection fails or
-/// is forgotten.
-async fn write_frames(write: OwnedWriteHalf, mut frames: mpsc::Receiver<Vec<u8>>) {
+/// Write packets as they come, each behind its 16-bit length (checked by `IceTcp::send`),
+/// flushing when none is waiting; stop when the connection fails or is forgotten.
+async fn write_frames(write: OwnedWriteHalf, mut packets: mpsc::Receiver<Vec<u8>>) {
     let mut writer = BufWriter::with_capacity(64 * 1024, write);
-    while let Some(frame) = frames.recv().await {
-        if writer.write_all(&frame).await.is_err() {
-            return;
-        }
-        while let Ok(frame) = frames.try_recv() {
-            if writer.write_all(&frame).await.is_err() {
+    while let Some(mut packet) = packets.recv().await {
+        loop {
+            let len = (packet.len() as u16).to_be_bytes();
+            if writer.write_all(&len).await.is_err() || writer.write_all(&packet).await.is_err() {
                 return;
+            }
+            match packets.try_recv() {
+                Ok(next) => packet = next,
+                Err(_) => break,
             }
         }
         if writer.flush().await.is_err() {

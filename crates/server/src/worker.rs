@@ -80,11 +80,11 @@ struct Sockets {
 }
 
 impl Sockets {
-    fn send(&mut self, t: &sfu::Transmit) {
+    fn send(&mut self, t: sfu::Transmit) {
         match (t.transport, &mut self.tcp) {
             (sfu::Transport::Tcp, Some(tcp)) => tcp.send(t),
             (sfu::Transport::Tcp, None) => {}
-            _ => self.udp.send(t),
+            _ => self.udp.send(&t),
         }
     }
 
@@ -187,7 +187,7 @@ async fn run(
             () = timeout => sfu.handle_timeout(Instant::now()),
         }
         while let Some(t) = sfu.poll_transmit() {
-            sockets.send(&t);
+            sockets.send(t);
         }
         dispatch(&mut sfu, &mut sessions, &mut sockets, webhooks.as_ref());
     }
@@ -280,7 +280,7 @@ fn dispatch(
             }
         }
         while let Some(t) = sfu.poll_transmit() {
-            sockets.send(&t);
+            sockets.send(t);
         }
     }
 }

@@ -1,78 +1,20 @@
 //! WHIP and WHEP against a real `confab` on loopback: a str0m peer publishes over WHIP, another
 //! plays it over WHEP, media really relayed; and every error case of the endpoints.
 
-use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use sfu::{ParticipantId, Signal};
-use testkit::{Peer, ToSfu};
+use sfu::Signal;
+use testkit::ToSfu;
 
 mod common;
 
-use common::{Reply, http};
-
-const SDP: (&str, &str) = ("Content-Type", "application/sdp");
-
-/// A test peer on its own loopback UDP socket.
-struct Client {
-    peer: Peer,
-    socket: UdpSocket,
-}
-
-impl Client {
-    fn new(name: &str) -> Client {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let addr = socket.local_addr().unwrap();
-        let peer = Peer::new(Instant::now(), name, ParticipantId::new(name), addr);
-        Client { peer, socket }
-    }
-
-    /// Post `offer` to `path`; on 201, give the peer the answer.
-    fn start(&mut self, base: &str, path: &str, offer: Option<ToSfu>) -> Reply {
-        let Some(ToSfu::Offer(sdp)) = offer else { panic!("no offer") };
-        let reply = http(base, "POST", path, &[SDP], sdp.as_bytes());
-        if reply.status == 201 {
-            self.peer.on_signal(Signal::Answer { sdp: reply.body.clone() }).unwrap();
-        }
-        reply
-    }
-
-    /// Exchange datagrams and advance time.
-    fn step(&mut self) {
-        let now = Instant::now();
-        let mut buf = [0u8; 2000];
-        while let Ok((n, from)) = self.socket.recv_from(&mut buf) {
-            self.peer.receive(now, from, &buf[..n]);
-        }
-        self.peer.tick(now);
-        let mut out: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
-        self.peer.poll(now, &mut out);
-        for (_, to, data) in out {
-            let _ = self.socket.send_to(&data, to);
-        }
-    }
-}
-
-/// Run `clients` until `done` or `limit`.
-fn run(clients: &mut [&mut Client], limit: Duration, mut done: impl FnMut(&[&mut Client]) -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        for c in clients.iter_mut() {
-            c.step();
-        }
-        if done(clients) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
+use common::http;
+use common::peer::{Client, SDP, run};
 
 #[test]
 fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
     let (_server, _out, base) = common::server(&[]);
-    let mut publisher = Client::new("whippy");
+    let mut publisher = Client::udp("whippy");
     let offer = publisher.peer.publish(true, true);
     let reply = publisher.start(&base, "/whip/studio?name=whippy", offer);
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -83,7 +25,7 @@ fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
     assert!(reply.body.contains("a=candidate:"), "the answer carries the server's candidates");
 
     // The player trickles: its offer has no candidate, a PATCH brings its host candidate.
-    let mut player = Client::new("player");
+    let mut player = Client::udp("player");
     let Some(ToSfu::Offer(offer)) = player.peer.watch() else { panic!("no offer") };
     let candidate = offer.lines().find(|l| l.starts_with("a=candidate:")).expect("a host candidate").to_string();
     let bare: String = offer.lines().filter(|l| !l.starts_with("a=candidate:")).map(|l| format!("{l}\r\n")).collect();
@@ -114,7 +56,7 @@ fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
     // exactly what was asked, in its order, and the media comes.
     use str0m::media::MediaKind::{Audio, Video};
     for (kinds, lines) in [(&[Audio, Video][..], &["m=audio", "m=video"][..]), (&[Audio][..], &["m=audio"][..])] {
-        let mut other = Client::new("other");
+        let mut other = Client::udp("other");
         let offer = other.peer.watch_kinds(kinds);
         let reply = other.start(&base, "/whep/studio", offer);
         assert_eq!(reply.status, 201, "{}", reply.body);
@@ -149,7 +91,7 @@ fn a_whip_publisher_is_played_over_whep_and_delete_ends_it() {
 #[test]
 fn whip_and_whep_errors_are_answered_with_their_status() {
     let (_server, _out, base) = common::server(&[]);
-    let mut publisher = Client::new("p");
+    let mut publisher = Client::udp("p");
     let Some(ToSfu::Offer(offer)) = publisher.peer.publish(true, true) else { panic!() };
 
     // Wrong content type.
@@ -185,7 +127,7 @@ fn whip_and_whep_errors_are_answered_with_their_status() {
     assert!(r.body.contains("does not parse") && !r.body.contains("PointerOffset") && r.body.trim().lines().count() == 1, "{}", r.body);
 
     // WHEP: no such room, no such participant.
-    let mut player = Client::new("v");
+    let mut player = Client::udp("v");
     let Some(ToSfu::Offer(watch)) = player.peer.watch() else { panic!() };
     let r = http(&base, "POST", "/whep/nobody-here", &[SDP], watch.as_bytes());
     assert_eq!(r.status, 404, "{}", r.body);
@@ -225,11 +167,11 @@ fn whip_and_whep_errors_are_answered_with_their_status() {
 #[test]
 fn a_full_server_answers_503_with_retry_after() {
     let (_server, _out, base) = common::server(&["--max-participants", "1"]);
-    let mut first = Client::new("first");
+    let mut first = Client::udp("first");
     let offer = first.peer.publish(true, true);
     let reply = first.start(&base, "/whip/r", offer);
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let mut second = Client::new("second");
+    let mut second = Client::udp("second");
     let Some(ToSfu::Offer(offer)) = second.peer.publish(true, true) else { panic!() };
     let r = http(&base, "POST", "/whip/r", &[SDP], offer.as_bytes());
     assert_eq!(r.status, 503, "{}", r.body);
@@ -261,7 +203,7 @@ fn with_api_keys_whip_whep_and_stats_need_a_token_that_grants_them() {
     let other_room = mint(&["--room", "elsewhere", "--identity", "x"]);
     let lister = mint(&["--grant", "roomList"]);
 
-    let mut publisher = Client::new("obs");
+    let mut publisher = Client::udp("obs");
     let Some(ToSfu::Offer(offer)) = publisher.peer.publish(true, true) else { panic!() };
     let post = |path: &str, auth: Option<&str>, sdp: &str| {
         let mut headers = vec![SDP];
@@ -286,7 +228,7 @@ fn with_api_keys_whip_whep_and_stats_need_a_token_that_grants_them() {
     assert_eq!(r.status, 201, "{}", r.body);
     publisher.peer.on_signal(Signal::Answer { sdp: r.body.clone() }).unwrap();
 
-    let mut player = Client::new("player");
+    let mut player = Client::udp("player");
     let Some(ToSfu::Offer(watch)) = player.peer.watch() else { panic!() };
     assert_eq!(post("/whep/studio", None, &watch).status, 401);
     let r = post("/whep/studio", Some(&deaf_token), &watch);
@@ -313,12 +255,12 @@ fn the_admin_api_mutes_a_publishers_track_and_forwarding_stops() {
     let mint = |args: &[&str]| common::bearer_token(keys, args);
     let admin = mint(&["--room", "studio", "--grant", "roomJoin=false", "--grant", "roomAdmin"]);
     let join = mint(&["--room", "studio", "--identity", "obs", "--name", "obs"]);
-    let mut publisher = Client::new("obs");
+    let mut publisher = Client::udp("obs");
     let Some(ToSfu::Offer(offer)) = publisher.peer.publish(true, true) else { panic!() };
     let r = http(&base, "POST", "/whip/studio", &[SDP, ("Authorization", join.as_str())], offer.as_bytes());
     assert_eq!(r.status, 201, "{}", r.body);
     publisher.peer.on_signal(Signal::Answer { sdp: r.body.clone() }).unwrap();
-    let mut player = Client::new("player");
+    let mut player = Client::udp("player");
     let offer = player.peer.watch();
     let Some(ToSfu::Offer(watch)) = offer else { panic!() };
     let r = http(&base, "POST", "/whep/studio", &[SDP, ("Authorization", join.as_str())], watch.as_bytes());

@@ -100,29 +100,23 @@ impl Kind {
     }
 }
 
-/// Why a frame from a participant is not relayed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a frame from a participant is not relayed (the core only counts and logs it: nothing
+/// goes back to the sender, so this stays apart from the crate's [`crate::Error`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
     /// Larger than [`MAX_MESSAGE`].
+    #[error("a data message of {0} bytes is over the {MAX_MESSAGE}-byte limit")]
     TooLarge(usize),
     /// Shorter than its header says.
+    #[error("a data message shorter than its header")]
     Truncated,
     /// Names more than [`MAX_RECIPIENTS`] participants.
+    #[error("a data message to {0} participants (at most {MAX_RECIPIENTS})")]
     TooManyRecipients(usize),
     /// A recipient id is not UTF-8.
+    #[error("a data message to a participant id that is not UTF-8")]
     BadRecipient,
-}
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FrameError::TooLarge(n) => write!(f, "a data message of {n} bytes is over the {MAX_MESSAGE}-byte limit"),
-            FrameError::Truncated => write!(f, "a data message shorter than its header"),
-            FrameError::TooManyRecipients(n) => write!(f, "a data message to {n} participants (at most {MAX_RECIPIENTS})"),
-            FrameError::BadRecipient => write!(f, "a data message to a participant id that is not UTF-8"),
-        }
-    }
 }
 
 /// A frame from a participant, parsed.

@@ -56,7 +56,7 @@ impl Sfu {
             Some(members) => members.iter().copied().filter(|&q| q != from).collect(),
         };
         // Named participants that are not in the room are not told anything: dropped.
-        self.stats.data_dropped += (frame.to.len().saturating_sub(recipients.len())) as u64 * u64::from(private);
+        self.stats.data_dropped += frame.to.len().saturating_sub(recipients.len()) as u64;
         for q in recipients {
             let Some(qp) = self.participants.get_mut(q) else { continue };
             let Some(id) = qp.channels.get(kind) else {

@@ -1,6 +1,8 @@
 //! What the binary's integration tests share: the `confab` command and a server that is killed
 //! when dropped.
 
+pub(crate) mod peer;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
