@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let ada = ParticipantId::new("ada");
     let bob = ParticipantId::new("bob");
     for p in [&ada, &bob] {
-        let join = Command::Join { participant: p.clone(), room: "r".into(), name: p.to_string(), role: Role::Member, grants: Default::default() };
+        let join = Command::Join { participant: p.clone(), room: "r".into(), name: p.to_string(), role: Role::Member, grants: Default::default(), mode: Default::default() };
         sfu.handle_command(now, join).unwrap();
     }
     // The SFU's ICE username fragment for ada, to route STUN-shaped datagrams to her.

@@ -24,6 +24,7 @@ const DEFAULT_EMPTY_TIMEOUT_SECS: u64 = 300;
 #[serde(rename_all = "camelCase")]
 struct RoomSummary {
     name: String,
+    mode: signal::RoomMode,
     participants: usize,
     viewers: usize,
     tracks: usize,
@@ -38,6 +39,7 @@ struct RoomSummary {
 #[serde(rename_all = "camelCase")]
 struct RoomDetail {
     name: String,
+    mode: signal::RoomMode,
     participants: Vec<signal::ParticipantInfo>,
     viewers: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +102,7 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap)
             let (max_participants, empty_timeout) = shown(&options);
             let info = live.iter().find(|(_, r)| r.name == name).map(|(_, r)| r);
             RoomSummary {
+                mode: crate::wire::room_mode(options.mode.unwrap_or_default()),
                 tracks: info.map_or(0, |r| r.participants.iter().map(|p| p.tracks.len()).sum()),
                 participants: info.map_or(0, |r| r.participants.len()),
                 viewers: info.map_or(0, |r| r.viewers),
@@ -126,7 +129,8 @@ pub(crate) async fn get(State(state): State<Arc<AppState>>, Path(name): Path<Str
         Some((_, r)) => (r.participants.into_iter().map(crate::wire::participant).collect(), r.viewers),
         None => (Vec::new(), 0),
     };
-    Json(RoomDetail { name, participants, viewers, max_participants, empty_timeout }).into_response()
+    let mode = crate::wire::room_mode(options.mode.unwrap_or_default());
+    Json(RoomDetail { name, mode, participants, viewers, max_participants, empty_timeout }).into_response()
 }
 
 /// The body of a room creation.
@@ -137,6 +141,8 @@ pub(crate) struct CreateBody {
     max_participants: Option<std::num::NonZeroUsize>,
     /// Seconds it stays open while empty (default 300; 0: it closes with its last participant).
     empty_timeout: Option<u64>,
+    /// `sfu`, `p2p` or `auto` (default: `--room-mode`).
+    mode: Option<signal::RoomMode>,
 }
 
 /// `POST /api/v1/rooms` `{"name": "board", "maxParticipants": 10, "emptyTimeout": 600}`: open a
@@ -147,7 +153,7 @@ pub(crate) async fn create(State(state): State<Arc<AppState>>, headers: HeaderMa
     }
     let body: CreateBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is {{\"name\": ROOM, \"maxParticipants\": N, \"emptyTimeout\": SECONDS}}: {e}")),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body is {{\"name\": ROOM, \"maxParticipants\": N, \"emptyTimeout\": SECONDS, \"mode\": \"sfu\"|\"p2p\"|\"auto\"}}: {e}")),
     };
     let name = match signal::validate_room(&body.name) {
         Ok(n) => n.to_string(),
@@ -156,12 +162,14 @@ pub(crate) async fn create(State(state): State<Arc<AppState>>, headers: HeaderMa
     let options = crate::registry::RoomOptions {
         max_participants: body.max_participants.map(std::num::NonZeroUsize::get),
         empty_timeout: std::time::Duration::from_secs(body.empty_timeout.unwrap_or(DEFAULT_EMPTY_TIMEOUT_SECS)),
+        mode: body.mode.map(crate::wire::mode_of),
     };
     match state.registry.create(&name, options, std::time::Instant::now()) {
-        Ok(()) => {
+        Ok(mode) => {
             tracing::info!(room = %name, ?options, "room created");
             let (max_participants, empty_timeout) = shown(&options);
-            let room = RoomSummary { name, participants: 0, viewers: 0, tracks: 0, max_participants, empty_timeout };
+            let mode = crate::wire::room_mode(mode);
+            let room = RoomSummary { name, mode, participants: 0, viewers: 0, tracks: 0, max_participants, empty_timeout };
             (StatusCode::CREATED, Json(room)).into_response()
         }
         Err(crate::registry::Refusal::Exists) => error(StatusCode::CONFLICT, format!("room {name:?} is open already")),

@@ -80,6 +80,18 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_MAX_ROOMS", value_name = "N")]
     max_rooms: Option<NonZeroUsize>,
 
+    /// How media travels in a room that opens without a mode of its own (the join's `mode`, or
+    /// the admin API's): `sfu` through the server; `p2p` directly between every pair of
+    /// participants, the server relaying their signaling only; `auto` peer-to-peer while two are
+    /// in the room, through the server from the third on [default: sfu].
+    #[arg(long, env = "CONFAB_ROOM_MODE", value_name = "SFU|P2P|AUTO")]
+    room_mode: Option<ModeArg>,
+
+    /// The most participants of a peer-to-peer (`p2p`) room: each sends its media to every other,
+    /// so a mesh grows heavy fast; one more gets `room_full` [default: 4].
+    #[arg(long, env = "CONFAB_MESH_MAX", value_name = "N")]
+    mesh_max: Option<NonZeroUsize>,
+
     /// Estimate each subscriber's downlink and fit its video to it: layers, pausing, pacing
     /// (`on`). `off` forwards the best layer each tile can use whatever the link, as on a LAN
     /// that always has room; the load test uses it to measure forwarding alone [default: on].
@@ -208,6 +220,29 @@ pub(crate) enum Toggle {
     Off,
 }
 
+/// `--room-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ModeArg {
+    Sfu,
+    P2p,
+    Auto,
+}
+
+impl ModeArg {
+    fn mode(self) -> sfu::RoomMode {
+        match self {
+            ModeArg::Sfu => sfu::RoomMode::Sfu,
+            ModeArg::P2p => sfu::RoomMode::P2p,
+            ModeArg::Auto => sfu::RoomMode::Auto,
+        }
+    }
+}
+
+/// The most participants of a peer-to-peer room unless `--mesh-max` says: past four, each
+/// browser encodes its camera for, and decodes, too many peers.
+const DEFAULT_MESH_MAX: usize = 4;
+
 /// The settings as read from a `--config` file. Keys are the long option names.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -221,6 +256,8 @@ struct FileConfig {
     max_participants: Option<NonZeroUsize>,
     max_room_participants: Option<NonZeroUsize>,
     max_rooms: Option<NonZeroUsize>,
+    room_mode: Option<ModeArg>,
+    mesh_max: Option<NonZeroUsize>,
     join_rate: Option<u32>,
     congestion_control: Option<Toggle>,
     no_ice_tcp: Option<bool>,
@@ -254,6 +291,10 @@ pub(crate) struct Config {
     pub(crate) max_participants: usize,
     pub(crate) max_room_participants: usize,
     pub(crate) max_rooms: usize,
+    /// The mode of a room that opens without one.
+    pub(crate) room_mode: sfu::RoomMode,
+    /// The most participants of a peer-to-peer room.
+    pub(crate) mesh_max: usize,
     /// Joins per minute per client address; 0: no limit.
     pub(crate) join_rate: u32,
     pub(crate) congestion_control: bool,
@@ -472,6 +513,8 @@ impl Config {
             max_participants: cli.max_participants.or(file.max_participants).map_or(usize::MAX, NonZeroUsize::get),
             max_room_participants: cli.max_room_participants.or(file.max_room_participants).map_or(usize::MAX, NonZeroUsize::get),
             max_rooms: cli.max_rooms.or(file.max_rooms).map_or(usize::MAX, NonZeroUsize::get),
+            room_mode: cli.room_mode.or(file.room_mode).map_or(sfu::RoomMode::Sfu, ModeArg::mode),
+            mesh_max: cli.mesh_max.or(file.mesh_max).map_or(DEFAULT_MESH_MAX, NonZeroUsize::get),
             join_rate: cli.join_rate.or(file.join_rate).unwrap_or(60),
             congestion_control: cli.congestion_control.or(file.congestion_control) != Some(Toggle::Off),
             ice_tcp: !(cli.no_ice_tcp || file.no_ice_tcp == Some(true)),

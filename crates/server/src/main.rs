@@ -135,7 +135,13 @@ fn run(config: Config) -> Result<(), Error> {
         let state = Arc::new(AppState {
             registry: Registry::new(
                 workers.len(),
-                registry::Limits { participants: config.max_participants, per_room: config.max_room_participants, rooms: config.max_rooms },
+                registry::Limits {
+                    participants: config.max_participants,
+                    per_room: config.max_room_participants,
+                    rooms: config.max_rooms,
+                    mesh: config.mesh_max,
+                },
+                config.room_mode,
             ),
             workers,
             shutdown,

@@ -161,18 +161,18 @@ async fn start(state: &Arc<AppState>, room: &str, name: String, role: Role, peer
     if let Err(e) = str0m::change::SdpOffer::from_sdp_string(sdp) {
         return text(StatusCode::BAD_REQUEST, format!("the SDP offer does not parse: {}", plain(&e.to_string())));
     }
-    let entered = if whep { state.registry.join_existing(&room) } else { state.registry.join(&room) };
-    let worker = match entered {
-        Ok(worker) => worker,
+    let (worker, mode) = match state.registry.join_media(&room, !whep) {
+        Ok(entered) => entered,
         Err(crate::registry::Refusal::NoRoom) => return text(StatusCode::NOT_FOUND, format!("no room {room:?}")),
+        Err(refusal @ crate::registry::Refusal::PeerToPeer) => return text(StatusCode::CONFLICT, refusal.message()),
         Err(refusal) => {
-            return unavailable(refusal.message());
+            return unavailable(&refusal.message());
         }
     };
     let participant = ParticipantId::new(crate::ws::new_participant_id());
     let (tx, mut rx) = mpsc::channel(SESSION_QUEUE);
     let tx_worker = &state.workers[worker].tx;
-    let join = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role, grants, session: tx };
+    let join = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role, grants, mode, session: tx };
     let offer = ToWorker::Command {
         request: "offer",
         command: Command::Offer { participant: participant.clone(), sdp: sdp.to_string(), tracks: Vec::new() },
@@ -305,6 +305,7 @@ fn preflight(methods: &'static str) -> Response {
 fn refusal(error: &sfu::Error) -> Response {
     match error {
         sfu::Error::NoPublisher => text(StatusCode::NOT_FOUND, "no such publisher in the room"),
+        sfu::Error::PeerToPeerRoom => text(StatusCode::CONFLICT, error.to_string()),
         sfu::Error::InvalidSdp(e) => text(StatusCode::BAD_REQUEST, format!("the SDP offer cannot be used: {}", plain(e))),
         e => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

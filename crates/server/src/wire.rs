@@ -7,15 +7,23 @@ use signal::{ErrorCode, ServerMessage, StreamActivity, TrackRef, PROTOCOL_VERSIO
 /// The wire form of a message from the core.
 pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
     match signal {
-        sfu::Signal::Joined { room, you, others } => ServerMessage::Joined {
+        sfu::Signal::Joined { room, mode, path: p, you, others } => ServerMessage::Joined {
             protocol: PROTOCOL_VERSION,
             room,
+            mode: room_mode(mode),
+            path: path(p),
             participant: participant(you),
             participants: others.into_iter().map(participant).collect(),
             ice_servers: Vec::new(),
             grants: signal::Grants::default(),
         },
         sfu::Signal::ParticipantJoined(p) => ServerMessage::ParticipantJoined { participant: participant(p) },
+        sfu::Signal::Path(p) => ServerMessage::Path { path: path(p) },
+        sfu::Signal::Relayed { from, payload } => ServerMessage::Signal {
+            from: from.to_string(),
+            // The edge serialized it from a JSON object (ws.rs); an empty one if that ever fails.
+            data: serde_json::from_str(&payload).unwrap_or_default(),
+        },
         sfu::Signal::ParticipantLeft { participant, reason } => ServerMessage::ParticipantLeft {
             participant: participant.to_string(),
             reason: leave_reason(reason),
@@ -58,6 +66,30 @@ pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
             active: active.map(|p| p.to_string()),
             speaking: speaking.into_iter().map(|(p, level)| signal::Speaking { participant: p.to_string(), level }).collect(),
         },
+    }
+}
+
+pub(crate) fn room_mode(mode: sfu::RoomMode) -> signal::RoomMode {
+    match mode {
+        sfu::RoomMode::Sfu => signal::RoomMode::Sfu,
+        sfu::RoomMode::P2p => signal::RoomMode::P2p,
+        sfu::RoomMode::Auto => signal::RoomMode::Auto,
+    }
+}
+
+/// A room mode from the wire, for the core.
+pub(crate) fn mode_of(mode: signal::RoomMode) -> sfu::RoomMode {
+    match mode {
+        signal::RoomMode::Sfu => sfu::RoomMode::Sfu,
+        signal::RoomMode::P2p => sfu::RoomMode::P2p,
+        signal::RoomMode::Auto => sfu::RoomMode::Auto,
+    }
+}
+
+fn path(p: sfu::Path) -> signal::MediaPath {
+    match p {
+        sfu::Path::Sfu => signal::MediaPath::Sfu,
+        sfu::Path::P2p => signal::MediaPath::P2p,
     }
 }
 
@@ -119,7 +151,8 @@ pub(crate) fn refusal(request: &str, error: &sfu::Error) -> ServerMessage {
         sfu::Error::StaleAnswer { .. } => ErrorCode::StaleAnswer,
         sfu::Error::InvalidCandidate(_) => ErrorCode::InvalidCandidate,
         sfu::Error::UnknownTrack(_) => ErrorCode::UnknownTrack,
-        sfu::Error::NotAllowed(_) => ErrorCode::Forbidden,
+        sfu::Error::NotAllowed(_) | sfu::Error::PeerToPeerRoom => ErrorCode::Forbidden,
+        sfu::Error::NotInRoom(_) => ErrorCode::UnknownParticipant,
         _ => ErrorCode::Internal,
     };
     ServerMessage::error(code, error.to_string(), Some(request))
@@ -156,6 +189,8 @@ mod tests {
         assert!(e.to_json().contains(r#""request":"answer""#));
         let e = refusal("offer", &sfu::Error::InvalidSdp("x".into()));
         assert!(e.to_json().contains(r#""code":"invalid_sdp""#));
+        let e = refusal("signal", &sfu::Error::NotInRoom("Px".into()));
+        assert!(e.to_json().contains(r#""code":"unknown_participant""#));
         let (e, close) = removal(sfu::LeaveReason::MediaFailed);
         assert!(e.to_json().contains(r#""code":"media_failed""#));
         assert_eq!(close, 4002);

@@ -30,6 +30,8 @@ pub(crate) enum ToWorker {
         name: String,
         role: sfu::Role,
         grants: sfu::Grants,
+        /// The room's mode, if this join opens it.
+        mode: sfu::RoomMode,
         session: mpsc::Sender<ToSession>,
     },
     /// Any other command; `request` names the message it came from, for error replies.
@@ -201,9 +203,9 @@ fn command(
 ) {
     let now = Instant::now();
     match msg {
-        ToWorker::Join { participant, room, name, role, grants, session } => {
+        ToWorker::Join { participant, room, name, role, grants, mode, session } => {
             sessions.insert(participant.clone(), session);
-            let join = Command::Join { participant: participant.clone(), room, name, role, grants };
+            let join = Command::Join { participant: participant.clone(), room, name, role, grants, mode };
             if let Err(error) = sfu.handle_command(now, join) {
                 if let Some(s) = sessions.remove(&participant) {
                     let _ = s.try_send(ToSession::Refused { request: "join", error });
@@ -315,6 +317,7 @@ fn participant_of(command: &Command) -> &ParticipantId {
         | Command::Answer { participant, .. }
         | Command::Candidate { participant, .. }
         | Command::Mute { participant, .. }
+        | Command::Relay { participant, .. }
         | Command::Subscription { participant, .. }
         | Command::Leave { participant, .. }
         | Command::Remove { participant }

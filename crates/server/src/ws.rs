@@ -212,6 +212,14 @@ async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<J
             _ => return None,
         },
         ClientMessage::Mute(m) => Command::Mute { participant, track: m.track, muted: m.muted },
+        ClientMessage::Signal(m) => {
+            let payload = serde_json::to_string(&m.data).unwrap_or_default();
+            if payload.len() > signal::MAX_SIGNAL_DATA {
+                let message = format!("signal data is {} bytes; the most is {}", payload.len(), signal::MAX_SIGNAL_DATA);
+                return send(socket, &reply_error(ErrorCode::BadMessage, message)).await.err();
+            }
+            Command::Relay { participant, to: ParticipantId::new(m.to), payload }
+        }
         ClientMessage::Subscription(m) => Command::Subscription {
             participant,
             publisher: ParticipantId::new(m.participant.as_str()),
@@ -265,15 +273,18 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
         None => (sfu::Grants::default(), signal::Grants::default()),
     };
     let participant = ParticipantId::new(new_participant_id());
-    let worker = match state.registry.join(&room) {
-        Ok(worker) => worker,
+    let (worker, mode) = match state.registry.join(&room, join.mode.map(crate::wire::mode_of)) {
+        Ok(entered) => entered,
         Err(refusal) => {
-            let code = if refusal == crate::registry::Refusal::RoomFull { ErrorCode::RoomFull } else { ErrorCode::ServerFull };
+            let code = match refusal {
+                crate::registry::Refusal::RoomFull | crate::registry::Refusal::MeshFull(_) => ErrorCode::RoomFull,
+                _ => ErrorCode::ServerFull,
+            };
             return Err(Box::new(ServerMessage::error(code, refusal.message(), Some("join"))));
         }
     };
     let (tx, rx) = mpsc::channel(SESSION_QUEUE);
-    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, grants, session: tx };
+    let msg = ToWorker::Join { participant: participant.clone(), room: room.clone(), name, role: sfu::Role::Member, grants, mode, session: tx };
     if state.workers[worker].tx.try_send(msg).is_err() {
         state.registry.leave(&room);
         return Err(Box::new(ServerMessage::error(ErrorCode::ServerFull, "the server is too busy to take you now", Some("join"))));

@@ -67,7 +67,7 @@ async fn rooms_are_listed_read_emptied_and_closed_with_the_right_grants() {
     assert_eq!(r.status, 403, "a room's admin does not list the server: {}", r.body);
     let r = http(&base, "GET", "/api/v1/rooms", &[("Authorization", &lister)], b"");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(json(&r)["rooms"], serde_json::json!([{"name": "standup", "participants": 2, "viewers": 0, "tracks": 0}]));
+    assert_eq!(json(&r)["rooms"], serde_json::json!([{"name": "standup", "mode": "sfu", "participants": 2, "viewers": 0, "tracks": 0}]));
     let r = http(&base, "GET", "/api/v1/rooms/standup", &[("Authorization", &admin)], b"");
     assert_eq!(r.status, 200, "{}", r.body);
     let names: Vec<String> = json(&r)["participants"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
@@ -128,7 +128,7 @@ async fn a_room_created_ahead_has_its_own_limit_and_closes_when_empty_too_long()
     assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &lister)], body).status, 403);
     let r = http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], body);
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(json(&r), serde_json::json!({"name": "board", "participants": 0, "viewers": 0, "tracks": 0, "maxParticipants": 1, "emptyTimeout": 600}));
+    assert_eq!(json(&r), serde_json::json!({"name": "board", "mode": "sfu", "participants": 0, "viewers": 0, "tracks": 0, "maxParticipants": 1, "emptyTimeout": 600}));
     assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], body).status, 409);
     assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], br#"{"name":"no spaces"}"#).status, 400);
     assert_eq!(http(&base, "POST", "/api/v1/rooms", &[("Authorization", &creator)], br#"{"nom":"x"}"#).status, 400);

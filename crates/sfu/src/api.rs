@@ -138,6 +138,28 @@ impl Default for Grants {
     }
 }
 
+/// How media travels in a room, chosen when it opens (docs/protocol.md, "Peer-to-peer rooms").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoomMode {
+    /// Through the SFU.
+    #[default]
+    Sfu,
+    /// Directly between each pair of participants; the core relays their signaling
+    /// ([`Command::Relay`]) and forwards no media.
+    P2p,
+    /// [`Path::P2p`] while the room holds two participants, [`Path::Sfu`] from the third on.
+    Auto,
+}
+
+/// The path media takes in a room now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Through the SFU.
+    Sfu,
+    /// Directly between the participants.
+    P2p,
+}
+
 /// Input from signaling, for one participant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -153,6 +175,18 @@ pub enum Command {
         role: Role,
         /// What it may do.
         grants: Grants,
+        /// The room's mode, if this join opens the room (ignored otherwise).
+        mode: RoomMode,
+    },
+    /// A message for another participant of the same room (peer-to-peer signaling), which the
+    /// core hands on as [`Signal::Relayed`] without reading it.
+    Relay {
+        /// The sender.
+        participant: ParticipantId,
+        /// The recipient.
+        to: ParticipantId,
+        /// The message.
+        payload: String,
     },
     /// An SDP offer from the participant, with metadata of its sending m-lines by mid.
     Offer {
@@ -231,6 +265,8 @@ pub enum Command {
 pub struct RoomInfo {
     /// Its id.
     pub name: String,
+    /// Its mode.
+    pub mode: RoomMode,
     /// The participants shown in it, with their tracks.
     pub participants: Vec<ParticipantInfo>,
     /// WHEP players watching it (not shown to the room).
@@ -317,6 +353,10 @@ pub enum Signal {
     Joined {
         /// The room.
         room: String,
+        /// The room's mode.
+        mode: RoomMode,
+        /// How media travels in it now.
+        path: Path,
         /// The recipient.
         you: ParticipantInfo,
         /// The others present.
@@ -324,6 +364,15 @@ pub enum Signal {
     },
     /// Someone entered the room.
     ParticipantJoined(ParticipantInfo),
+    /// In an [`RoomMode::Auto`] room, how media travels changed.
+    Path(Path),
+    /// A [`Command::Relay`] from another participant of the room.
+    Relayed {
+        /// The sender.
+        from: ParticipantId,
+        /// Its message.
+        payload: String,
+    },
     /// Someone left the room.
     ParticipantLeft {
         /// Who.

@@ -48,6 +48,7 @@ use crate::slots::{Pix, Slots, Timers};
 ///     name: "Ada".into(),
 ///     role: Role::Member,
 ///     grants: Default::default(),
+///     mode: Default::default(),
 /// }).unwrap();
 /// while let Some(event) = sfu.poll_event() {
 ///     println!("{event:?}"); // Joined, for ada
@@ -76,6 +77,8 @@ pub struct Sfu {
     next_adapt: Option<Instant>,
     /// Each room's speakers.
     pub(crate) speakers: FxHashMap<String, crate::speaker::RoomSpeakers>,
+    /// Each room's mode and path.
+    pub(crate) paths: FxHashMap<String, crate::mesh::RoomPath>,
 }
 
 impl Sfu {
@@ -101,6 +104,7 @@ impl Sfu {
             spare: Vec::new(),
             next_adapt: None,
             speakers: FxHashMap::default(),
+            paths: FxHashMap::default(),
         })
     }
 
@@ -108,7 +112,11 @@ impl Sfu {
     /// [`Error::Engine`], after which the participant has been removed.
     pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Error> {
         let result = match command {
-            Command::Join { participant, room, name, role, grants } => self.join(now, participant, room, name, role, grants),
+            Command::Join { participant, room, name, role, grants, mode } => self.join(now, participant, room, name, role, grants, mode),
+            Command::Relay { participant, to, payload } => {
+                let pix = self.pix(&participant)?;
+                self.relay(pix, &to, payload)
+            }
             Command::Offer { participant, sdp, tracks } => {
                 let pix = self.pix(&participant)?;
                 self.client_offer(now, pix, &sdp, tracks)
@@ -267,6 +275,7 @@ impl Sfu {
                 let members: Vec<&crate::participant::Participant> = members.iter().filter_map(|&m| self.participants.get(m)).collect();
                 RoomInfo {
                     name: name.clone(),
+                    mode: self.room_mode(name),
                     participants: members.iter().filter(|p| p.announced).map(|p| p.info()).collect(),
                     viewers: members.iter().filter(|p| matches!(p.role, Role::Viewer(_))).count(),
                 }

@@ -32,6 +32,12 @@ pub enum Error {
     /// earliest publisher, nobody publishes there).
     #[error("no publisher to watch")]
     NoPublisher,
+    /// `Relay` to a participant that is not in the sender's room (or to the sender itself).
+    #[error("no participant {0:?} in your room")]
+    NotInRoom(String),
+    /// A WHIP publisher or WHEP player for a peer-to-peer room, where the SFU carries no media.
+    #[error("the room is peer-to-peer: its media does not go through the server")]
+    PeerToPeerRoom,
     /// `Mute` for a track the participant does not publish.
     #[error("no published track {0:?}")]
     UnknownTrack(String),

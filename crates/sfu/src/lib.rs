@@ -28,6 +28,7 @@ mod engine;
 mod error;
 pub mod forward;
 mod media;
+mod mesh;
 mod negotiation;
 mod participant;
 mod room;
@@ -36,7 +37,7 @@ mod slots;
 mod speaker;
 mod track;
 
-pub use api::{Activity, Command, Event, Grants, Kind, LeaveReason, ParticipantId, ParticipantInfo, Role, RoomInfo, Signal, Source};
+pub use api::{Activity, Command, Event, Grants, Kind, LeaveReason, ParticipantId, ParticipantInfo, Path, Role, RoomInfo, RoomMode, Signal, Source};
 pub use api::{DownlinkStats, OutStreamStats, Stats, TrackInfo, TrackMeta, Transmit, Transport};
 pub use codec::{VideoCodec, Vp8Descriptor, vp8_descriptor};
 pub use config::SfuConfig;

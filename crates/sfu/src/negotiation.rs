@@ -66,9 +66,14 @@ impl Sfu {
                 let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
                 p.ice.exchanged(now, connect_timeout);
                 let refused = !p.grants.publish && sends_media(sdp);
+                let room = p.room.clone();
+                let p2p = self.room_mode(&room) == crate::api::RoomMode::P2p;
                 self.signal(pix, Signal::Answer { sdp: answer.to_sdp_string() });
                 self.announce(pix);
                 self.negotiate(pix);
+                if refused && p2p {
+                    return Err(Error::NotAllowed("publishing: this room is peer-to-peer, so the server forwards none of your audio and video (send it on your direct connections)"));
+                }
                 if refused {
                     return Err(Error::NotAllowed("publishing: your access token does not grant canPublish, so your audio and video are not forwarded"));
                 }

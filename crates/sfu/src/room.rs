@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use str0m::media::{MediaKind, Mid};
 
-use crate::api::{Activity, Event, LeaveReason, ParticipantId, Role, Signal, Source};
+use crate::api::{Activity, Event, LeaveReason, ParticipantId, Role, RoomMode, Signal, Source};
 use crate::error::Error;
 use crate::participant::{IceWatch, Offers, Participant};
 use crate::slots::Pix;
@@ -20,10 +20,20 @@ impl Sfu {
         room: String,
         name: String,
         role: Role,
-        grants: crate::api::Grants,
+        mut grants: crate::api::Grants,
+        mode: RoomMode,
     ) -> Result<(), Error> {
         if self.by_id.contains_key(&id) {
             return Err(Error::DuplicateParticipant);
+        }
+        let room_mode = if self.rooms.contains_key(&room) { self.room_mode(&room) } else { mode };
+        if room_mode == RoomMode::P2p {
+            if role != Role::Member {
+                return Err(Error::PeerToPeerRoom);
+            }
+            // Its media goes directly to the others: the SFU neither forwards nor offers any.
+            grants.publish = false;
+            grants.subscribe = false;
         }
         if let Role::Viewer(wanted) = &role {
             if self.watched(&room, wanted.as_ref()).is_none() {
@@ -77,6 +87,7 @@ impl Sfu {
         members.push(pix);
         self.stats.participants += 1;
         self.stats.rooms = self.rooms.len() as u64;
+        let path = self.update_path(&room, room_mode, Some(pix));
 
         let others_info = others
             .iter()
@@ -84,7 +95,7 @@ impl Sfu {
             .filter(|p| p.announced)
             .map(Participant::info)
             .collect();
-        self.signal(pix, Signal::Joined { room: room.clone(), you: you.clone(), others: others_info });
+        self.signal(pix, Signal::Joined { room: room.clone(), mode: room_mode, path, you: you.clone(), others: others_info });
         if role != Role::Member {
             // A viewer is not shown to the room, and what it receives is bound when its offer
             // comes; a WHIP publisher is shown when its offer is accepted (`announce`).
@@ -332,11 +343,15 @@ impl Sfu {
             list.retain(|&m| m != pix);
             if list.is_empty() {
                 self.rooms.remove(&p.room);
+                self.paths.remove(&p.room);
                 tracing::info!(room = %p.room, "room closed");
                 self.events.push_back(Event::RoomClosed { room: p.room.clone() });
             }
         }
         self.stats.rooms = self.rooms.len() as u64;
+        if self.rooms.contains_key(&p.room) {
+            self.update_path(&p.room, RoomMode::Sfu, None);
+        }
     }
 
     /// Offer the participant what it should receive and does not yet, and stop what it should no

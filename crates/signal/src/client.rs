@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::types::{IceCandidate, TrackSource};
+use crate::types::{IceCandidate, RoomMode, TrackSource};
 
 /// A message a client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +28,12 @@ pub enum ClientMessage {
     Leave,
     /// Keepalive.
     Ping(Ping),
+    /// A message for another participant of the room (peer-to-peer signaling).
+    Signal(SignalTo),
 }
 
 /// The `type` values of [`ClientMessage`].
-const CLIENT_TYPES: &[&str] = &["join", "offer", "answer", "candidate", "mute", "subscription", "leave", "ping"];
+const CLIENT_TYPES: &[&str] = &["join", "offer", "answer", "candidate", "mute", "subscription", "leave", "ping", "signal"];
 
 /// Whether `ty` is the `type` of a message clients may send.
 pub fn is_known_client_type(ty: &str) -> bool {
@@ -50,6 +52,7 @@ impl ClientMessage {
             ClientMessage::Subscription(_) => "subscription",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping(_) => "ping",
+            ClientMessage::Signal(_) => "signal",
         }
     }
 
@@ -73,6 +76,21 @@ pub struct Join {
     /// An access token (a JWT), needed when the server has API keys configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The room's mode, if this join opens it; ignored for a room already open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RoomMode>,
+}
+
+/// Largest `data` of a `signal` message, serialized, in bytes.
+pub const MAX_SIGNAL_DATA: usize = 64 * 1024;
+
+/// `signal`: a message for another participant of the room, forwarded as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalTo {
+    /// The recipient's participant id.
+    pub to: String,
+    /// Anything, as a JSON object (at most [`MAX_SIGNAL_DATA`] bytes).
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `offer`: an SDP offer from the client.
@@ -182,6 +200,10 @@ mod tests {
             r#"{"type":"leave"}"#,
             r#"{"type":"ping","id":17}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"join","room":"r","name":"n","mode":"p2p"}"#,
+            r#"{"type":"join","room":"r","name":"n","mode":"auto"}"#,
+            r#"{"type":"signal","to":"Pq9Z","data":{"description":{"type":"offer","sdp":"v=0"}}}"#,
+            r#"{"type":"signal","to":"Pq9Z","data":{}}"#,
         ];
         for text in cases {
             let msg = parse_client_message(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -227,6 +249,10 @@ mod tests {
             r#"{"type":"answer","id":"three","sdp":"v=0"}"#,
             r#"{"type":"mute","track":"1"}"#,
             r#"{"type":"offer","sdp":"v=0","tracks":{"0":{"source":"hologram"}}}"#,
+            r#"{"type":"join","room":"r","name":"n","mode":"mesh"}"#,
+            r#"{"type":"signal","to":"P","data":"text"}"#,
+            r#"{"type":"signal","to":"P","data":[1]}"#,
+            r#"{"type":"signal","data":{}}"#,
             "{\"type\":\"join\",\"room\":\"r\",\"name\":\"n\"",
         ] {
             let err = parse_client_message(bad).unwrap_err();
@@ -237,7 +263,8 @@ mod tests {
     #[test]
     fn every_variant_has_a_known_type_name() {
         let all = [
-            ClientMessage::Join(Join { room: "r".into(), name: "n".into(), protocol: None, token: None }),
+            ClientMessage::Join(Join { room: "r".into(), name: "n".into(), protocol: None, token: None, mode: None }),
+            ClientMessage::Signal(SignalTo { to: "P".into(), data: Default::default() }),
             ClientMessage::Offer(Offer { sdp: "v=0".into(), tracks: BTreeMap::new() }),
             ClientMessage::Answer(Answer { id: 1, sdp: "v=0".into() }),
             ClientMessage::Candidate(Candidate { candidate: None }),

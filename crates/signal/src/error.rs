@@ -29,6 +29,8 @@ pub enum ErrorCode {
     InvalidCandidate,
     /// `mute` names a track the client has not published.
     UnknownTrack,
+    /// `signal` to someone who is not in the sender's room.
+    UnknownParticipant,
     /// The access token is missing, malformed, forged, expired or of an unknown key.
     Unauthorized,
     /// The access token is valid but does not grant what was asked.
@@ -66,6 +68,7 @@ impl ErrorCode {
             ErrorCode::StaleAnswer => "stale_answer",
             ErrorCode::InvalidCandidate => "invalid_candidate",
             ErrorCode::UnknownTrack => "unknown_track",
+            ErrorCode::UnknownParticipant => "unknown_participant",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ShuttingDown => "shutting_down",
@@ -138,6 +141,7 @@ mod tests {
             ErrorCode::StaleAnswer,
             ErrorCode::InvalidCandidate,
             ErrorCode::UnknownTrack,
+            ErrorCode::UnknownParticipant,
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::ShuttingDown,

@@ -22,11 +22,11 @@ mod server;
 mod types;
 mod validate;
 
-pub use client::{Answer, Candidate, ClientMessage, Join, Mute, Offer, Ping, PublishedTrackMeta, Subscription};
+pub use client::{Answer, Candidate, ClientMessage, Join, MAX_SIGNAL_DATA, Mute, Offer, Ping, PublishedTrackMeta, SignalTo, Subscription};
 pub use client::{is_known_client_type, parse_client_message};
 pub use error::{Error, ErrorCode};
 pub use server::{Grants, IceServer, LeaveReason, ServerMessage, Speaking, StreamActivity, TrackRef};
-pub use types::{IceCandidate, ParticipantInfo, TrackInfo, TrackKind, TrackSource};
+pub use types::{IceCandidate, MediaPath, ParticipantInfo, RoomMode, TrackInfo, TrackKind, TrackSource};
 pub use validate::{MAX_NAME_CHARS, MAX_ROOM_CHARS, validate_name, validate_room};
 
 /// The protocol version this crate speaks.

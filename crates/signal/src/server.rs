@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::types::{IceCandidate, ParticipantInfo, TrackInfo};
+use crate::types::{IceCandidate, MediaPath, ParticipantInfo, RoomMode, TrackInfo};
 
 /// A message the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,10 @@ pub enum ServerMessage {
         protocol: u32,
         /// The room joined.
         room: String,
+        /// The room's mode.
+        mode: RoomMode,
+        /// How media travels in the room now.
+        path: MediaPath,
         /// You.
         participant: ParticipantInfo,
         /// The others present, with their tracks.
@@ -116,6 +120,18 @@ pub enum ServerMessage {
         track: String,
         /// The rids to keep encoding.
         active: Vec<String>,
+    },
+    /// In an `auto` room, how media travels changed.
+    Path {
+        /// The new path.
+        path: MediaPath,
+    },
+    /// A `signal` from another participant of the room, forwarded as it sent it.
+    Signal {
+        /// The sender's participant id.
+        from: String,
+        /// What it sent.
+        data: serde_json::Map<String, serde_json::Value>,
     },
     /// The server is shutting down: it takes no new participants, and closes this session
     /// when everyone has left or `seconds` have passed, whichever comes first.
@@ -256,6 +272,8 @@ mod tests {
         let joined = ServerMessage::Joined {
             protocol: 1,
             room: "standup".into(),
+            mode: RoomMode::Sfu,
+            path: MediaPath::Sfu,
             participant: ParticipantInfo { id: "PkX3".into(), name: "Ada".into(), tracks: vec![] },
             participants: vec![],
             ice_servers: vec![],
@@ -263,7 +281,7 @@ mod tests {
         };
         assert_eq!(
             joined.to_json(),
-            r#"{"type":"joined","protocol":1,"room":"standup","participant":{"id":"PkX3","name":"Ada","tracks":[]},"participants":[],"iceServers":[],"grants":{"canPublish":true,"canSubscribe":true,"canPublishData":true}}"#
+            r#"{"type":"joined","protocol":1,"room":"standup","mode":"sfu","path":"sfu","participant":{"id":"PkX3","name":"Ada","tracks":[]},"participants":[],"iceServers":[],"grants":{"canPublish":true,"canSubscribe":true,"canPublishData":true}}"#
         );
 
         let published = ServerMessage::TrackPublished { participant: "P".into(), track: track() };
@@ -296,6 +314,10 @@ mod tests {
         );
         assert_eq!(ServerMessage::Pong { id: None }.to_json(), r#"{"type":"pong"}"#);
         assert_eq!(ServerMessage::Draining { seconds: 60 }.to_json(), r#"{"type":"draining","seconds":60}"#);
+        assert_eq!(ServerMessage::Path { path: MediaPath::P2p }.to_json(), r#"{"type":"path","path":"p2p"}"#);
+        let mut data = serde_json::Map::new();
+        data.insert("bye".into(), serde_json::Value::Bool(true));
+        assert_eq!(ServerMessage::Signal { from: "P".into(), data }.to_json(), r#"{"type":"signal","from":"P","data":{"bye":true}}"#);
     }
 
     #[test]

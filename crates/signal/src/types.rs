@@ -76,3 +76,26 @@ pub struct IceCandidate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_fragment: Option<String>,
 }
+
+/// How media travels in a room (docs/protocol.md, "Peer-to-peer rooms").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomMode {
+    /// Through the server (an SFU).
+    #[default]
+    Sfu,
+    /// Directly between each pair of participants (a mesh); the server relays signaling only.
+    P2p,
+    /// `p2p` while the room holds two participants, `sfu` from the third on.
+    Auto,
+}
+
+/// The path media takes in a room now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaPath {
+    /// Through the server.
+    Sfu,
+    /// Directly between the participants.
+    P2p,
+}

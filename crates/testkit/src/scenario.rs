@@ -157,7 +157,7 @@ impl Scenario {
         });
         self.left.push(false);
         let grants = self.grants;
-        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into(), role, grants });
+        self.command(i, Command::Join { participant: id, room: room.into(), name: name.into(), role, grants, mode: Default::default() });
         i
     }
 
