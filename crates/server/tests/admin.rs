@@ -4,16 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
-
 mod common;
 
 use common::http;
+use common::ws::{Ws, connect, next, send};
 
 const KEYS: &str = "adm: an-admin-secret-of-at-least-thirty-two-characters";
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn mint(args: &[&str]) -> String {
     common::bearer_token(KEYS, args)
@@ -21,30 +17,12 @@ fn mint(args: &[&str]) -> String {
 
 async fn join(base: &str, room: &str, name: &str) -> (Ws, String) {
     let token = mint(&["--room", room, "--identity", name, "--name", name]);
-    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    let mut ws = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let mut ws = connect(base).await;
     let msg = serde_json::json!({"type": "join", "room": room, "name": name, "token": token.trim_start_matches("Bearer ")});
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    send(&mut ws, msg).await;
     let joined = next(&mut ws, |m| m["type"] == "joined").await;
     let id = joined["participant"]["id"].as_str().unwrap().to_string();
     (ws, id)
-}
-
-/// The next message `pick` takes (others skipped), within 10 s; a close frame as `{"close": code}`.
-async fn next(ws: &mut Ws, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let msg = match tokio::time::timeout(left, ws.next()).await.expect("nothing within 10 s") {
-            Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
-            Some(Ok(Message::Close(frame))) => serde_json::json!({"close": frame.map(|f| u16::from(f.code))}),
-            Some(Ok(_)) => continue,
-            other => panic!("the socket ended: {other:?}"),
-        };
-        if pick(&msg) {
-            return msg;
-        }
-    }
 }
 
 fn json(r: &common::Reply) -> serde_json::Value {
@@ -140,7 +118,7 @@ async fn a_room_created_ahead_has_its_own_limit_and_closes_when_empty_too_long()
     let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
     let mut bob = tokio_tungstenite::connect_async(url).await.unwrap().0;
     let msg = serde_json::json!({"type": "join", "room": "board", "name": "Bob", "token": token.trim_start_matches("Bearer ")});
-    bob.send(Message::Text(msg.to_string().into())).await.unwrap();
+    send(&mut bob, msg).await;
     assert_eq!(next(&mut bob, |m| m["type"] == "error").await["code"], "room_full");
     // Closing it, empty or not.
     let r = http(&base, "DELETE", "/api/v1/rooms/board", &[("Authorization", &creator)], b"");

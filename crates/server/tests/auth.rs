@@ -3,15 +3,15 @@
 //! living on; a good token joins with its grants and name; a token without canPublish joins
 //! but its offer of media gets `forbidden`; `confab token` mints tokens the server takes.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sfu::ParticipantId;
 use testkit::{Peer, ToSfu};
-use tokio_tungstenite::tungstenite::Message;
 
 mod common;
+
+use common::ws::{Ws, connect, next_of, send};
 
 const KEY: &str = "devkey";
 const SECRET: &str = "a-secret-of-at-least-thirty-two-characters";
@@ -26,31 +26,6 @@ fn token_with(claims: serde_json::Value, secret: &str, alg: Algorithm) -> String
 
 fn join_claims(room: &str, sub: &str) -> serde_json::Value {
     serde_json::json!({"iss": KEY, "sub": sub, "exp": now() + 600, "video": {"room": room, "roomJoin": true}})
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(base: &str) -> Ws {
-    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-async fn send(ws: &mut Ws, msg: serde_json::Value) {
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-}
-
-/// The next message of `type` (others are skipped), within 10 s.
-async fn next_of(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let frame = tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("no {types:?} within 10 s"));
-        let Some(Ok(Message::Text(text))) = frame else { panic!("the socket ended waiting for {types:?}: {frame:?}") };
-        let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
-        if types.contains(&msg["type"].as_str().unwrap_or("")) {
-            return msg;
-        }
-    }
 }
 
 async fn join(ws: &mut Ws, room: &str, token: Option<&str>) -> serde_json::Value {

@@ -4,41 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
-
 mod common;
 
 use common::http;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::ws::{Ws, connect, next_of, send};
 
 async fn join(base: &str, room: &str) -> (Ws, serde_json::Value) {
-    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    let mut ws = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let mut ws = connect(base).await;
     let msg = serde_json::json!({"type": "join", "room": room, "name": "Op"});
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-    let reply = next(&mut ws, &["joined", "error"]).await;
+    send(&mut ws, msg).await;
+    let reply = next_of(&mut ws, &["joined", "error"]).await;
     (ws, reply)
-}
-
-/// The next text message of one of `types`, within 10 s; the close frame as `{"close": code}`.
-async fn next(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("no {types:?} within 10 s")) {
-            Some(Ok(Message::Text(text))) => {
-                let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
-                if types.contains(&msg["type"].as_str().unwrap_or("")) {
-                    return msg;
-                }
-            }
-            Some(Ok(Message::Close(frame))) => return serde_json::json!({"close": frame.map(|f| u16::from(f.code))}),
-            Some(Ok(_)) => {}
-            other => panic!("the socket ended waiting for {types:?}: {other:?}"),
-        }
-    }
 }
 
 fn signal(server: &common::Running, name: &str) {
@@ -108,7 +84,7 @@ async fn sigterm_drains_tells_the_participants_refuses_joins_and_exits_when_they
     let (mut ws, joined) = join(&base, "drain").await;
     assert_eq!(joined["type"], "joined");
     signal(&server, "TERM");
-    let told = next(&mut ws, &["draining"]).await;
+    let told = next_of(&mut ws, &["draining"]).await;
     assert_eq!(told["seconds"], 30, "{told}");
     assert_eq!(http(&base, "GET", "/readyz", &[], b"").status, 503);
     assert_eq!(metric(&http(&base, "GET", "/metrics", &[], b"").body, "confab_up"), 0.0);
@@ -119,7 +95,7 @@ async fn sigterm_drains_tells_the_participants_refuses_joins_and_exits_when_they
     assert!(whip.header("retry-after").is_some());
     // Still serving the one present, until it leaves.
     assert!(exited(&mut server, Duration::from_millis(500)).is_none(), "exited with a participant present");
-    ws.send(Message::Text(r#"{"type":"leave"}"#.into())).await.unwrap();
+    send(&mut ws, serde_json::json!({"type": "leave"})).await;
     let status = exited(&mut server, Duration::from_secs(5)).expect("exits once everyone has left");
     assert!(status.success(), "{status:?}");
 }
@@ -130,15 +106,15 @@ async fn the_drain_timeout_closes_the_sessions_and_a_second_signal_exits_at_once
     let (mut ws, _) = join(&base, "timeout").await;
     let started = Instant::now();
     signal(&server, "TERM");
-    assert_eq!(next(&mut ws, &["draining"]).await["seconds"], 1);
-    assert_eq!(next(&mut ws, &[]).await, serde_json::json!({"close": 1001}));
+    assert_eq!(next_of(&mut ws, &["draining"]).await["seconds"], 1);
+    assert_eq!(next_of(&mut ws, &[]).await, serde_json::json!({"close": 1001}));
     assert!(exited(&mut server, Duration::from_secs(5)).is_some_and(|s| s.success()));
     assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
 
     let (mut server, _out, base) = common::server(&["--drain-timeout", "10m"]);
     let (mut ws, _) = join(&base, "twice").await;
     signal(&server, "INT");
-    next(&mut ws, &["draining"]).await;
+    next_of(&mut ws, &["draining"]).await;
     signal(&server, "INT");
     assert!(exited(&mut server, Duration::from_secs(3)).is_some(), "a second Ctrl-C exits at once");
 

@@ -5,42 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use sfu::ParticipantId;
 use testkit::{Peer, ToSfu};
-use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(base: &str) -> Ws {
-    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-async fn send(ws: &mut Ws, msg: serde_json::Value) {
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
-}
-
-/// The next message of `type` (others are skipped), within 10 s.
-async fn next_of(ws: &mut Ws, types: &[&str]) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let frame = tokio::time::timeout(left, ws.next()).await.unwrap_or_else(|_| panic!("no {types:?} within 10 s"));
-        let Some(Ok(Message::Text(text))) = frame else { panic!("the socket ended waiting for {types:?}: {frame:?}") };
-        let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
-        if types.contains(&msg["type"].as_str().unwrap_or("")) {
-            return msg;
-        }
-    }
-}
-
-/// Whether a message of one of `types` arrives within `wait`.
-async fn any_of(ws: &mut Ws, types: &[&str], wait: Duration) -> Option<serde_json::Value> {
-    tokio::time::timeout(wait, next_of(ws, types)).await.ok()
-}
+use common::ws::{Ws, any_of, connect, next_of, send};
 
 /// Join `room` as `name` (asking for `mode` when given): the `joined` message, or the error.
 async fn join(base: &str, room: &str, name: &str, mode: Option<&str>) -> (Ws, serde_json::Value) {

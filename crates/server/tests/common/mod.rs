@@ -2,6 +2,7 @@
 //! when dropped.
 
 pub(crate) mod peer;
+pub(crate) mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
