@@ -65,6 +65,16 @@ impl Sfu {
             Ok(Ok(answer)) => {
                 let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
                 p.ice.exchanged(now, connect_timeout);
+                // An offer with new ICE credentials restarts ICE (a client whose network
+                // changed): str0m answers with a local ufrag of its own, which must route.
+                let ufrag = p.rtc.direct_api().local_ice_credentials().ufrag;
+                if ufrag != p.ufrag {
+                    let old = std::mem::replace(&mut p.ufrag, ufrag.clone());
+                    tracing::debug!(participant = %p.id, "ICE restart");
+                    self.router.remove_ufrag(&old, pix);
+                    self.router.add_ufrag(ufrag, pix);
+                }
+                let p = self.participants.get_mut(pix).ok_or(Error::UnknownParticipant)?;
                 let refused = !p.grants.publish && sends_media(sdp);
                 let room = p.room.clone();
                 let p2p = self.room_mode(&room) == crate::api::RoomMode::P2p;

@@ -542,3 +542,26 @@ fn the_active_speaker_follows_the_one_loud_participant() {
     quiet.run_for(Duration::from_secs(2));
     assert_eq!(last_speakers(&quiet, a), None);
 }
+
+#[test]
+fn media_comes_back_after_a_network_change_and_an_ice_restart() {
+    let (mut call, ada, bob) = ada_and_bob(true);
+    assert!(all_receive_all(&call, &[ada, bob], 20), "media flows before the move");
+    // Each in turn moves to a new address: what it sent from the old one is lost, and without
+    // the restart nothing would reach it at the new one.
+    for mover in [ada, bob] {
+        let before = (call.video_frames(bob, ada), call.video_frames(ada, bob));
+        call.move_peer(mover);
+        let back = call.run_until(call.now + Duration::from_secs(2), |c| {
+            c.video_frames(bob, ada) >= before.0 + 10 && c.video_frames(ada, bob) >= before.1 + 10
+        });
+        assert!(back, "media did not come back within 2 s of {mover}'s move: {before:?} -> {:?}", (call.video_frames(bob, ada), call.video_frames(ada, bob)));
+        assert!(call.errors.is_empty(), "{:?}", call.errors);
+    }
+    // Both stay in the room through a few more seconds (no media timeout from the old address).
+    call.run_for(Duration::from_secs(25));
+    assert!(!call.events.iter().any(|e| matches!(e, Event::Removed { .. })), "{:?}", call.events);
+    let before = call.video_frames(bob, ada);
+    call.run_for(Duration::from_secs(1));
+    assert!(call.video_frames(bob, ada) > before + 10);
+}

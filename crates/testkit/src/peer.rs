@@ -269,6 +269,20 @@ impl Peer {
         self.connected
     }
 
+    /// The peer's network changed: from now on it is at `addr` (a UDP host candidate), and it
+    /// restarts ICE, as a browser does after a network change. Returns the offer to send.
+    pub fn move_to(&mut self, addr: SocketAddr) -> Option<ToSfu> {
+        self.addr = addr;
+        if let Ok(c) = Candidate::host(addr, "udp") {
+            self.rtc.add_local_candidate(c);
+        }
+        let mut api = self.rtc.sdp_api();
+        api.ice_restart(true);
+        let (offer, pending) = api.apply()?;
+        self.pending = Some(pending);
+        Some(ToSfu::Offer(offer.to_sdp_string()))
+    }
+
     /// Handle a message from the SFU; may return a reply.
     pub fn on_signal(&mut self, signal: Signal) -> Result<Option<ToSfu>, String> {
         self.signals.push(signal.clone());
