@@ -187,6 +187,12 @@ pub(crate) struct Cli {
     #[arg(long, env = "CONFAB_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     drain_timeout: Option<std::time::Duration>,
 
+    /// How long a participant whose WebSocket was lost (a network change, a laptop lid) keeps
+    /// its place, its media still flowing, for its client to reconnect; the others see it as
+    /// reconnecting meanwhile. `0s`: it leaves at once [default: 20s].
+    #[arg(long, env = "CONFAB_RECONNECT_GRACE", value_name = "DURATION", value_parser = parse_duration)]
+    reconnect_grace: Option<std::time::Duration>,
+
     /// Something else than serving.
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -276,6 +282,7 @@ struct FileConfig {
     tls_self_signed: Option<bool>,
     keys: Option<std::collections::BTreeMap<String, String>>,
     drain_timeout: Option<String>,
+    reconnect_grace: Option<String>,
     webhook: Option<Vec<String>>,
 }
 
@@ -306,6 +313,8 @@ pub(crate) struct Config {
     pub(crate) keys: crate::auth::Keys,
     /// How long a drain waits for the participants to leave.
     pub(crate) drain_timeout: std::time::Duration,
+    /// How long a participant whose WebSocket was lost keeps its place.
+    pub(crate) reconnect_grace: std::time::Duration,
     /// HTTPS on the HTTP port, if asked for.
     pub(crate) http_tls: Option<HttpTls>,
     /// Where room events are POSTed.
@@ -490,6 +499,11 @@ impl Config {
             (None, Some(s)) => parse_duration(&s).map_err(|e| Error::Config(format!("drain-timeout: {e}")))?,
             (None, None) => std::time::Duration::from_secs(60),
         };
+        let reconnect_grace = match (cli.reconnect_grace, file.reconnect_grace) {
+            (Some(d), _) => d,
+            (None, Some(s)) => parse_duration(&s).map_err(|e| Error::Config(format!("reconnect-grace: {e}")))?,
+            (None, None) => std::time::Duration::from_secs(20),
+        };
         let webhooks = if cli.webhook.is_empty() {
             file.webhook.unwrap_or_default().iter().map(|u| u.parse().map_err(|e| Error::Config(format!("webhook: {e}")))).collect::<Result<Vec<_>, _>>()?
         } else {
@@ -501,6 +515,7 @@ impl Config {
         Ok(Config {
             keys,
             drain_timeout,
+            reconnect_grace,
             http_tls,
             webhooks,
             turn,

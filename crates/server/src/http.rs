@@ -34,6 +34,10 @@ pub(crate) struct AppState {
     pub(crate) drain_timeout: std::time::Duration,
     /// Joins per client address.
     pub(crate) join_rate: crate::ratelimit::JoinRate,
+    /// How long a participant whose WebSocket was lost keeps its place.
+    pub(crate) reconnect_grace: std::time::Duration,
+    /// The places of the WebSocket sessions, for reconnecting clients.
+    pub(crate) places: crate::places::Places,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@ mod ice_tcp;
 mod loadtest;
 mod metrics;
 mod net;
+mod places;
 mod ratelimit;
 mod registry;
 mod stats;
@@ -151,6 +152,8 @@ fn run(config: Config) -> Result<(), Error> {
             keys: config.keys.clone(),
             drain: drain_tx,
             drain_timeout: config.drain_timeout,
+            reconnect_grace: config.reconnect_grace,
+            places: Default::default(),
             join_rate: ratelimit::JoinRate::new(config.join_rate),
         });
         if !state.keys.enabled() {

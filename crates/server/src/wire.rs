@@ -16,6 +16,14 @@ pub(crate) fn server_message(signal: sfu::Signal) -> ServerMessage {
             participants: others.into_iter().map(participant).collect(),
             ice_servers: Vec::new(),
             grants: signal::Grants::default(),
+            reconnect_token: None,
+            reconnected: false,
+        },
+        sfu::Signal::Reconnecting { participant, reconnecting: true } => ServerMessage::ParticipantReconnecting {
+            participant: participant.to_string(),
+        },
+        sfu::Signal::Reconnecting { participant, reconnecting: false } => ServerMessage::ParticipantReconnected {
+            participant: participant.to_string(),
         },
         sfu::Signal::ParticipantJoined(p) => ServerMessage::ParticipantJoined { participant: participant(p) },
         sfu::Signal::Path(p) => ServerMessage::Path { path: path(p) },
@@ -98,6 +106,7 @@ pub(crate) fn participant(p: sfu::ParticipantInfo) -> signal::ParticipantInfo {
         id: p.id.to_string(),
         name: p.name,
         tracks: p.tracks.into_iter().map(track).collect(),
+        reconnecting: p.reconnecting,
     }
 }
 

@@ -318,6 +318,8 @@ fn participant_of(command: &Command) -> &ParticipantId {
         | Command::Candidate { participant, .. }
         | Command::Mute { participant, .. }
         | Command::Relay { participant, .. }
+        | Command::Suspend { participant }
+        | Command::Resume { participant }
         | Command::Subscription { participant, .. }
         | Command::Leave { participant, .. }
         | Command::Remove { participant }

@@ -22,6 +22,8 @@ pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 pub(crate) const CLOSE_INTERNAL: u16 = 1011;
 pub(crate) const CLOSE_IDLE: u16 = 4001;
 pub(crate) const CLOSE_REMOVED: u16 = 4002;
+/// The client reconnected on another socket, which took this one's place.
+pub(crate) const CLOSE_REPLACED: u16 = 4003;
 
 /// The server pings this often...
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -35,106 +37,66 @@ struct Joined {
     events: mpsc::Receiver<ToSession>,
     /// What the participant may do, as told in `joined`.
     grants: signal::Grants,
+    /// The secret that takes this place back (places.rs), told in `joined`.
+    token: String,
+    /// Sockets that take this place back.
+    handoff: mpsc::Receiver<WebSocket>,
+    /// The next `joined` answers a reconnect.
+    resumed: bool,
 }
 
-/// How a session ended, for the room.
+/// How a session's socket ended.
 enum End {
     /// Close with this code and reason; the participant leaves for `LeaveReason`.
     Close(u16, &'static str, LeaveReason),
-    /// The socket is gone.
+    /// The client closed the socket: it leaves.
     Gone,
+    /// The socket broke (no close frame) or went quiet: the place is kept for a while.
+    Lost,
+    /// The socket asks to take back a place it had (`join` with `reconnect`).
+    Reconnect(signal::Reconnect),
+}
+
+/// What arrives for a joined session besides its socket's frames.
+enum Incoming {
+    /// From its media worker.
+    Event(Option<ToSession>),
+    /// A new socket that takes the place over.
+    Socket(Option<WebSocket>),
 }
 
 pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>, ip: std::net::IpAddr) {
     let mut joined: Option<Joined> = None;
-    let mut last_heard = Instant::now();
-    let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    let mut shutdown = state.shutdown.subscribe();
-    let mut drain = state.drain.subscribe();
     let end = loop {
-        let event = async {
-            match joined.as_mut() {
-                Some(j) => j.events.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            frame = socket.recv() => {
-                last_heard = Instant::now();
-                match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(end) = on_text(&mut socket, &state, &mut joined, text.as_str(), ip).await {
-                            break end;
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        let msg = ServerMessage::error(ErrorCode::BadMessage, "binary frames are not part of the protocol", None);
-                        if send(&mut socket, &msg).await.is_err() {
-                            break End::Gone;
-                        }
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break End::Gone,
-                    Some(Err(e)) => {
-                        // tungstenite reports an over-long frame as a capacity error.
-                        if e.to_string().contains("too long") {
-                            break End::Close(CLOSE_TOO_BIG, "message too big", LeaveReason::Disconnected);
-                        }
-                        break End::Gone;
-                    }
-                }
-            }
-            event = event => match event {
-                Some(ToSession::Signal(signal)) => {
-                    let mut message = wire::server_message(signal);
-                    if let ServerMessage::Joined { ice_servers, participant, grants, .. } = &mut message {
-                        if let Some(turn) = &state.turn {
-                            ice_servers.push(turn_ice_server(turn, &participant.id));
-                        }
-                        if let Some(j) = &joined {
-                            *grants = j.grants;
-                        }
-                    }
-                    if send(&mut socket, &message).await.is_err() {
-                        break End::Gone;
-                    }
-                }
-                Some(ToSession::Refused { request, error }) => {
-                    if send(&mut socket, &wire::refusal(request, &error)).await.is_err() {
-                        break End::Gone;
-                    }
-                }
-                Some(ToSession::Removed(reason)) => {
-                    let (msg, code) = wire::removal(reason);
-                    let _ = send(&mut socket, &msg).await;
-                    break End::Close(code, "removed", reason);
-                }
-                None => {
-                    // The worker dropped us: we were not reading fast enough.
-                    let (msg, code) = wire::removal(LeaveReason::Disconnected);
-                    let _ = send(&mut socket, &msg).await;
-                    break End::Close(code, "too slow", LeaveReason::Disconnected);
-                }
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > IDLE_LIMIT {
-                    break End::Close(CLOSE_IDLE, "keepalive timeout", LeaveReason::Disconnected);
-                }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break End::Gone;
-                }
-            }
-            _ = shutdown.changed() => {
-                break End::Close(CLOSE_GOING_AWAY, "server shutting down", LeaveReason::Disconnected);
-            }
-            Ok(()) = drain.changed() => {
-                if *drain.borrow_and_update() {
-                    let msg = ServerMessage::Draining { seconds: state.drain_timeout.as_secs() };
+        match serve(&mut socket, &state, &mut joined, ip).await {
+            End::Reconnect(r) if joined.is_none() => match state.places.hand_over(&r.participant, &r.token, socket) {
+                // This socket goes on in the session holding the place; this one ends here.
+                Ok(()) => return,
+                Err(back) => {
+                    socket = back;
+                    let msg = ServerMessage::error(ErrorCode::ReconnectFailed, "the server keeps no such place (it expired, or the token is wrong): join again", Some("join"));
                     if send(&mut socket, &msg).await.is_err() {
                         break End::Gone;
                     }
                 }
+            },
+            End::Reconnect(_) => {
+                let msg = ServerMessage::error(ErrorCode::AlreadyJoined, "this socket has already joined a room", Some("join"));
+                if send(&mut socket, &msg).await.is_err() {
+                    break End::Lost;
+                }
             }
+            End::Lost if !state.reconnect_grace.is_zero() => {
+                let Some(j) = joined.as_mut() else { break End::Gone };
+                match keep_place(&state, j).await {
+                    Some(new) => {
+                        socket = new;
+                        resume(&state, j).await;
+                    }
+                    None => break End::Lost,
+                }
+            }
+            other => break other,
         }
     };
     let reason = match end {
@@ -149,13 +111,172 @@ pub(crate) async fn session(mut socket: WebSocket, state: Arc<AppState>, ip: std
             }
             reason
         }
-        End::Gone => LeaveReason::Disconnected,
+        End::Gone | End::Lost | End::Reconnect(_) => LeaveReason::Disconnected,
     };
     if let Some(j) = joined {
+        state.places.close(j.participant.as_str());
         let leave = Command::Leave { participant: j.participant, reason };
         let _ = state.workers[j.worker].tx.send(ToWorker::Command { request: "leave", command: leave }).await;
         state.registry.leave(&j.room);
     }
+}
+
+/// Serve one socket until it ends.
+async fn serve(socket: &mut WebSocket, state: &AppState, joined: &mut Option<Joined>, ip: std::net::IpAddr) -> End {
+    let mut last_heard = Instant::now();
+    let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut shutdown = state.shutdown.subscribe();
+    let mut drain = state.drain.subscribe();
+    if *drain.borrow_and_update() && joined.is_some() {
+        // A socket that took a place back during a drain is told too.
+        let msg = ServerMessage::Draining { seconds: state.drain_timeout.as_secs() };
+        if send(socket, &msg).await.is_err() {
+            return End::Lost;
+        }
+    }
+    loop {
+        let incoming = async {
+            match joined.as_mut() {
+                Some(j) => tokio::select! {
+                    event = j.events.recv() => Incoming::Event(event),
+                    new = j.handoff.recv() => Incoming::Socket(new),
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            frame = socket.recv() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(end) = on_text(socket, state, joined, text.as_str(), ip).await {
+                            return end;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let msg = ServerMessage::error(ErrorCode::BadMessage, "binary frames are not part of the protocol", None);
+                        if send(socket, &msg).await.is_err() {
+                            return End::Lost;
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) => return End::Gone,
+                    None => return End::Lost,
+                    Some(Err(e)) => {
+                        // tungstenite reports an over-long frame as a capacity error.
+                        if e.to_string().contains("too long") {
+                            return End::Close(CLOSE_TOO_BIG, "message too big", LeaveReason::Disconnected);
+                        }
+                        return End::Lost;
+                    }
+                }
+            }
+            incoming = incoming => match incoming {
+                Incoming::Event(Some(ToSession::Signal(signal))) => {
+                    let mut message = wire::server_message(signal);
+                    if let ServerMessage::Joined { ice_servers, participant, grants, reconnect_token, reconnected, .. } = &mut message {
+                        if let Some(turn) = &state.turn {
+                            ice_servers.push(turn_ice_server(turn, &participant.id));
+                        }
+                        if let Some(j) = joined.as_mut() {
+                            *grants = j.grants;
+                            if !state.reconnect_grace.is_zero() {
+                                *reconnect_token = Some(j.token.clone());
+                            }
+                            *reconnected = std::mem::take(&mut j.resumed);
+                        }
+                    }
+                    if send(socket, &message).await.is_err() {
+                        return End::Lost;
+                    }
+                }
+                Incoming::Event(Some(ToSession::Refused { request, error })) => {
+                    if send(socket, &wire::refusal(request, &error)).await.is_err() {
+                        return End::Lost;
+                    }
+                }
+                Incoming::Event(Some(ToSession::Removed(reason))) => {
+                    let (msg, code) = wire::removal(reason);
+                    let _ = send(socket, &msg).await;
+                    return End::Close(code, "removed", reason);
+                }
+                Incoming::Event(None) => {
+                    // The worker dropped us: we were not reading fast enough.
+                    let (msg, code) = wire::removal(LeaveReason::Disconnected);
+                    let _ = send(socket, &msg).await;
+                    return End::Close(code, "too slow", LeaveReason::Disconnected);
+                }
+                Incoming::Socket(Some(new)) => {
+                    // The client reconnected while this socket still looked alive (a network
+                    // change can leave it hanging): the new one replaces it.
+                    let mut old = std::mem::replace(socket, new);
+                    tokio::spawn(async move {
+                        let frame = CloseFrame { code: CLOSE_REPLACED, reason: "replaced by a new connection".into() };
+                        let _ = old.send(Message::Close(Some(frame))).await;
+                    });
+                    last_heard = Instant::now();
+                    if let Some(j) = joined.as_mut() {
+                        resume(state, j).await;
+                    }
+                }
+                Incoming::Socket(None) => return End::Lost,
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_LIMIT {
+                    // Quiet that long, the client is most likely gone: its place is kept.
+                    let frame = CloseFrame { code: CLOSE_IDLE, reason: "keepalive timeout".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    return End::Lost;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return End::Lost;
+                }
+            }
+            _ = shutdown.changed() => {
+                return End::Close(CLOSE_GOING_AWAY, "server shutting down", LeaveReason::Disconnected);
+            }
+            Ok(()) = drain.changed() => {
+                if *drain.borrow_and_update() {
+                    let msg = ServerMessage::Draining { seconds: state.drain_timeout.as_secs() };
+                    if send(socket, &msg).await.is_err() {
+                        return End::Lost;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The socket of `j` was lost: keep its place until a new socket takes it back (returned),
+/// `--reconnect-grace` passes, the server stops, or the participant is removed (`None`).
+async fn keep_place(state: &AppState, j: &mut Joined) -> Option<WebSocket> {
+    let suspend = Command::Suspend { participant: j.participant.clone() };
+    if state.workers[j.worker].tx.send(ToWorker::Command { request: "join", command: suspend }).await.is_err() {
+        return None;
+    }
+    let deadline = Instant::now() + state.reconnect_grace;
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            new = j.handoff.recv() => return new,
+            event = j.events.recv() => match event {
+                // Its place is gone (its media failed, an administrator removed it...).
+                Some(ToSession::Removed(_)) | None => return None,
+                // What is said meanwhile is lost: a reconnect gets a fresh `joined`.
+                Some(_) => {}
+            },
+            _ = tokio::time::sleep_until(deadline) => return None,
+            _ = shutdown.changed() => return None,
+        }
+    }
+}
+
+/// A new socket took the place of `j` back: the worker sends it a fresh `joined`.
+async fn resume(state: &AppState, j: &mut Joined) {
+    tracing::debug!(participant = %j.participant, "reconnected");
+    j.resumed = true;
+    let resume = Command::Resume { participant: j.participant.clone() };
+    let _ = state.workers[j.worker].tx.send(ToWorker::Command { request: "join", command: resume }).await;
 }
 
 /// Handle one text frame; `Some` ends the session.
@@ -174,6 +295,9 @@ async fn on_text(socket: &mut WebSocket, state: &AppState, joined: &mut Option<J
             return send(socket, &ServerMessage::Pong { id: ping.id }).await.err();
         }
         (ClientMessage::Join(join), None) => {
+            if let Some(r) = &join.reconnect {
+                return Some(End::Reconnect(r.clone()));
+            }
             if let Err(wait) = state.join_rate.take(ip, std::time::Instant::now()) {
                 let message = format!("too many joins from your address: try again in {} s", wait.as_secs().max(1));
                 return send(socket, &reply_error(ErrorCode::RateLimited, message)).await.err();
@@ -291,7 +415,8 @@ fn join_room(state: &AppState, join: &signal::Join) -> Result<Joined, Box<Server
     }
     let identity = access.as_ref().map(|a| a.identity.as_str());
     tracing::debug!(%participant, %room, worker, ?identity, "joined");
-    Ok(Joined { participant, room, worker, events: rx, grants: wire_grants })
+    let (token, handoff) = state.places.open(participant.as_str());
+    Ok(Joined { participant, room, worker, events: rx, grants: wire_grants, token, handoff, resumed: false })
 }
 
 /// How long the TURN credentials a joining client gets stay good: a long call outlasts a day
@@ -330,5 +455,5 @@ pub(crate) fn new_participant_id() -> String {
 }
 
 async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), End> {
-    socket.send(Message::Text(msg.to_json().into())).await.map_err(|_| End::Gone)
+    socket.send(Message::Text(msg.to_json().into())).await.map_err(|_| End::Lost)
 }

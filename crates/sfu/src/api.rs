@@ -86,6 +86,8 @@ pub struct ParticipantInfo {
     pub name: String,
     /// Its published tracks.
     pub tracks: Vec<TrackInfo>,
+    /// Its signaling connection was lost and its place is kept ([`Command::Suspend`]).
+    pub reconnecting: bool,
 }
 
 /// Why a participant left its room.
@@ -235,6 +237,19 @@ pub enum Command {
         /// Height.
         height: u32,
     },
+    /// The participant's signaling connection was lost: its place (and media) is kept while it
+    /// reconnects, and the room is told ([`Signal::Reconnecting`]). Removing it when it does not
+    /// come back is the caller's (a [`Command::Leave`]).
+    Suspend {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// The participant is back on a new signaling connection: it gets a fresh
+    /// [`Signal::Joined`], an offer of whatever a lost exchange left out, and the room is told.
+    Resume {
+        /// Who.
+        participant: ParticipantId,
+    },
     /// Remove the participant.
     Leave {
         /// Who.
@@ -364,6 +379,13 @@ pub enum Signal {
     },
     /// Someone entered the room.
     ParticipantJoined(ParticipantInfo),
+    /// Someone's signaling connection was lost (`true`), or it is back (`false`).
+    Reconnecting {
+        /// Who.
+        participant: ParticipantId,
+        /// Lost or back.
+        reconnecting: bool,
+    },
     /// In an [`RoomMode::Auto`] room, how media travels changed.
     Path(Path),
     /// A [`Command::Relay`] from another participant of the room.

@@ -113,6 +113,16 @@ impl Sfu {
     pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Error> {
         let result = match command {
             Command::Join { participant, room, name, role, grants, mode } => self.join(now, participant, room, name, role, grants, mode),
+            Command::Suspend { participant } => {
+                let pix = self.pix(&participant)?;
+                self.suspend(pix, true);
+                Ok(())
+            }
+            Command::Resume { participant } => {
+                let pix = self.pix(&participant)?;
+                self.resume(pix);
+                Ok(())
+            }
             Command::Relay { participant, to, payload } => {
                 let pix = self.pix(&participant)?;
                 self.relay(pix, &to, payload)

@@ -31,6 +31,7 @@ mod media;
 mod mesh;
 mod negotiation;
 mod participant;
+mod reconnect;
 mod room;
 mod router;
 mod slots;

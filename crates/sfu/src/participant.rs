@@ -88,6 +88,8 @@ pub(crate) struct Participant {
     pub(crate) ice: IceWatch,
     /// ICE and DTLS are up: media written now reaches the participant.
     pub(crate) media_connected: bool,
+    /// Its signaling connection was lost; its place is kept ([`crate::Command::Suspend`]).
+    pub(crate) suspended: bool,
     /// When the `Rtc` wants its next timeout.
     pub(crate) rtc_deadline: Instant,
     /// The earliest deadline queued in the core's timers for this participant.
@@ -180,6 +182,7 @@ impl Participant {
             id: self.id.clone(),
             name: self.name.clone(),
             tracks: self.published.iter().map(Published::info).collect(),
+            reconnecting: self.suspended,
         }
     }
 

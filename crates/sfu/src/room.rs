@@ -68,6 +68,7 @@ impl Sfu {
             offers: Offers::default(),
             ice: IceWatch::default(),
             media_connected: false,
+            suspended: false,
             rtc_deadline: now,
             scheduled: None,
             dirty: false,

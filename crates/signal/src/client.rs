@@ -79,6 +79,18 @@ pub struct Join {
     /// The room's mode, if this join opens it; ignored for a room already open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<RoomMode>,
+    /// Take back a place this client had, whose socket was lost (`joined`'s `reconnectToken`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect: Option<Reconnect>,
+}
+
+/// Which place a reconnecting client takes back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconnect {
+    /// Its participant id.
+    pub participant: String,
+    /// The `reconnectToken` of its `joined`.
+    pub token: String,
 }
 
 /// Largest `data` of a `signal` message, serialized, in bytes.
@@ -202,6 +214,7 @@ mod tests {
             r#"{"type":"ping"}"#,
             r#"{"type":"join","room":"r","name":"n","mode":"p2p"}"#,
             r#"{"type":"join","room":"r","name":"n","mode":"auto"}"#,
+            r#"{"type":"join","room":"r","name":"n","reconnect":{"participant":"PkX3","token":"f00d"}}"#,
             r#"{"type":"signal","to":"Pq9Z","data":{"description":{"type":"offer","sdp":"v=0"}}}"#,
             r#"{"type":"signal","to":"Pq9Z","data":{}}"#,
         ];
@@ -263,7 +276,7 @@ mod tests {
     #[test]
     fn every_variant_has_a_known_type_name() {
         let all = [
-            ClientMessage::Join(Join { room: "r".into(), name: "n".into(), protocol: None, token: None, mode: None }),
+            ClientMessage::Join(Join { room: "r".into(), name: "n".into(), protocol: None, token: None, mode: None, reconnect: None }),
             ClientMessage::Signal(SignalTo { to: "P".into(), data: Default::default() }),
             ClientMessage::Offer(Offer { sdp: "v=0".into(), tracks: BTreeMap::new() }),
             ClientMessage::Answer(Answer { id: 1, sdp: "v=0".into() }),

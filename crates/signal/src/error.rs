@@ -31,6 +31,8 @@ pub enum ErrorCode {
     UnknownTrack,
     /// `signal` to someone who is not in the sender's room.
     UnknownParticipant,
+    /// `join` with `reconnect` for a place the server no longer keeps (or a wrong token).
+    ReconnectFailed,
     /// The access token is missing, malformed, forged, expired or of an unknown key.
     Unauthorized,
     /// The access token is valid but does not grant what was asked.
@@ -69,6 +71,7 @@ impl ErrorCode {
             ErrorCode::InvalidCandidate => "invalid_candidate",
             ErrorCode::UnknownTrack => "unknown_track",
             ErrorCode::UnknownParticipant => "unknown_participant",
+            ErrorCode::ReconnectFailed => "reconnect_failed",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ShuttingDown => "shutting_down",
@@ -142,6 +145,7 @@ mod tests {
             ErrorCode::InvalidCandidate,
             ErrorCode::UnknownTrack,
             ErrorCode::UnknownParticipant,
+            ErrorCode::ReconnectFailed,
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::ShuttingDown,

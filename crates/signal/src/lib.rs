@@ -22,7 +22,7 @@ mod server;
 mod types;
 mod validate;
 
-pub use client::{Answer, Candidate, ClientMessage, Join, MAX_SIGNAL_DATA, Mute, Offer, Ping, PublishedTrackMeta, SignalTo, Subscription};
+pub use client::{Answer, Candidate, ClientMessage, Join, MAX_SIGNAL_DATA, Mute, Offer, Ping, PublishedTrackMeta, Reconnect, SignalTo, Subscription};
 pub use client::{is_known_client_type, parse_client_message};
 pub use error::{Error, ErrorCode};
 pub use server::{Grants, IceServer, LeaveReason, ServerMessage, Speaking, StreamActivity, TrackRef};

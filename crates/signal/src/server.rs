@@ -31,11 +31,28 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         /// What this participant may do (from its access token; everything without tokens).
         grants: Grants,
+        /// The secret that takes this place back after the socket is lost (`join`'s
+        /// `reconnect`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reconnect_token: Option<String>,
+        /// This answers a `join` with `reconnect`: the same place as before.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reconnected: bool,
     },
     /// Someone entered the room.
     ParticipantJoined {
         /// Who.
         participant: ParticipantInfo,
+    },
+    /// Someone's connection to the server was lost; its place is kept while it reconnects.
+    ParticipantReconnecting {
+        /// Who.
+        participant: String,
+    },
+    /// Someone who was reconnecting is back.
+    ParticipantReconnected {
+        /// Who.
+        participant: String,
     },
     /// Someone left the room.
     ParticipantLeft {
@@ -274,10 +291,12 @@ mod tests {
             room: "standup".into(),
             mode: RoomMode::Sfu,
             path: MediaPath::Sfu,
-            participant: ParticipantInfo { id: "PkX3".into(), name: "Ada".into(), tracks: vec![] },
+            participant: ParticipantInfo { id: "PkX3".into(), name: "Ada".into(), tracks: vec![], reconnecting: false },
             participants: vec![],
             ice_servers: vec![],
             grants: Grants::default(),
+            reconnect_token: None,
+            reconnected: false,
         };
         assert_eq!(
             joined.to_json(),
@@ -340,8 +359,10 @@ mod tests {
             ServerMessage::Speakers { active: None, speaking: vec![] },
             ServerMessage::Candidate { candidate: None },
             ServerMessage::ParticipantJoined {
-                participant: ParticipantInfo { id: "P".into(), name: "N".into(), tracks: vec![track()] },
+                participant: ParticipantInfo { id: "P".into(), name: "N".into(), tracks: vec![track()], reconnecting: false },
             },
+            ServerMessage::ParticipantReconnecting { participant: "P".into() },
+            ServerMessage::ParticipantReconnected { participant: "P".into() },
         ];
         for msg in msgs {
             assert_eq!(ServerMessage::from_json(&msg.to_json()).unwrap(), msg);

@@ -58,6 +58,10 @@ pub struct ParticipantInfo {
     pub name: String,
     /// Its published tracks.
     pub tracks: Vec<TrackInfo>,
+    /// Its connection to the server was lost, and the server keeps its place while it
+    /// reconnects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconnecting: bool,
 }
 
 /// An ICE candidate, shaped like the browser's `RTCIceCandidateInit`.

@@ -110,7 +110,7 @@ pub(crate) async fn run(setup: Setup, shared: Arc<Shared>) -> Outcome {
 
 async fn participate(setup: &Setup, shared: &Shared, stats: &mut StreamStats) -> Result<(), String> {
     let (mut ws, _) = tokio_tungstenite::connect_async(setup.ws_url.as_str()).await.map_err(|e| format!("connect {}: {e}", setup.ws_url))?;
-    let join = ClientMessage::Join(signal::Join { room: setup.room.clone(), name: setup.name.clone(), protocol: Some(1), token: setup.token.clone(), mode: None });
+    let join = ClientMessage::Join(signal::Join { room: setup.room.clone(), name: setup.name.clone(), protocol: Some(1), token: setup.token.clone(), mode: None, reconnect: None });
     send(&mut ws, &join).await?;
     let socket = UdpSocket::bind(SocketAddr::new(setup.local_ip, 0)).await.map_err(|e| format!("udp bind: {e}"))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
