@@ -45,6 +45,7 @@ const ui = {
   roomLabel: byId('room-label', HTMLElement),
   peopleCount: byId('people-count', HTMLElement),
   connState: byId('connection-state', HTMLElement),
+  path: byId('path', HTMLElement),
   layoutButton: byId('layout-button', HTMLButtonElement),
   tiles: byId('tiles', HTMLElement),
   spotlight: byId('spotlight', HTMLElement),
@@ -78,7 +79,8 @@ const selfTile = /** @type {HTMLElement} */ (ui.grid.querySelector('.tile.self')
 const selfVideo = /** @type {HTMLVideoElement} */ (selfTile.querySelector('video'));
 
 /**
- * For tests and debugging: `window.confab.client` is the current ConfabClient;
+ * For tests and debugging: `window.confab.client` is the current ConfabClient (its `mesh`, in a
+ * peer-to-peer room, holds the direct connections: `mesh.connections()` by participant id);
  * `window.confab.stats` the stats panel's poller (`calls`: getStats calls so far, `latest`: the
  * last summary shown, null while the panel is closed); `window.confab.files` the file transfers
  * of the chat (each finished incoming one holds its `blob`).
@@ -117,7 +119,8 @@ const ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
 /**
  * Options from the page's URL besides room and name: `res=540` (or `res=360`) asks the camera for
  * 960x540 (640x360) instead of 1280x720; `simulcast=0` publishes the camera in one layer;
- * `relay=1` sends media only through the TURN relay the server names in `joined`.
+ * `relay=1` sends media only through the TURN relay the server names in `joined`; `mode=p2p`
+ * (or `auto`, `sfu`) is the mode of a room this page opens (protocol.md, "Peer-to-peer rooms").
  */
 const pageParams = new URLSearchParams(location.search);
 
@@ -304,7 +307,8 @@ function renderMedia(participant) {
   const tile = tileFor(participant);
   const isScreen = (/** @type {{track: string}} */ m) => trackInfo(participant, m.track)?.source === 'screen';
 
-  const audios = mine.filter((m) => m.kind === 'audio');
+  const chosen = oneBySource(participant, mine);
+  const audios = chosen.filter((m) => m.kind === 'audio');
   for (const el of tile.querySelectorAll('audio')) {
     if (!audios.some((m) => m.track === el.dataset.track)) {
       el.srcObject = null;
@@ -321,7 +325,7 @@ function renderMedia(participant) {
     attach(audio, m.mediaTrack);
   }
 
-  const videos = mine.filter((m) => m.kind === 'video');
+  const videos = chosen.filter((m) => m.kind === 'video');
   const camera = videos.filter((m) => !isScreen(m)).at(-1);
   const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
   attach(video, camera?.mediaTrack ?? null);
@@ -357,6 +361,54 @@ function renderMedia(participant) {
     if (screenTile.parentElement === ui.grid) after = screenTile;
   }
   layout();
+}
+
+/**
+ * Of a participant's remote tracks, in the order they came, the one to play of each source.
+ * While an `auto` room switches paths a source arrives twice, through the server and directly:
+ * the newest copy whose media flows plays (`client.flowing`), else the one playing now, else the
+ * newest; so no sound plays twice and no picture stops while another could go on.
+ * @param {string} participant
+ * @param {RemoteTrackDetail[]} tracks
+ * @returns {RemoteTrackDetail[]}
+ */
+function oneBySource(participant, tracks) {
+  /** The MediaStreamTracks the participant's tiles play now. @type {Set<MediaStreamTrack>} */
+  const playing = new Set();
+  const id = CSS.escape(participant);
+  for (const el of ui.tiles.querySelectorAll(`[data-participant="${id}"] :is(video, audio), [data-screen-of="${id}"] video`)) {
+    const src = /** @type {HTMLMediaElement} */ (el).srcObject;
+    if (src instanceof MediaStream) src.getTracks().forEach((t) => playing.add(t));
+  }
+  /** @type {Map<string, RemoteTrackDetail[]>} */
+  const bySource = new Map();
+  for (const m of tracks) {
+    const source = trackInfo(participant, m.track)?.source ?? (m.kind === 'audio' ? 'microphone' : 'camera');
+    bySource.set(source, [...(bySource.get(source) ?? []), m]);
+  }
+  const chosen = new Set([...bySource.values()].map((copies) => [...copies].reverse().find((m) => flowing(m.mediaTrack))
+    ?? copies.find((m) => playing.has(m.mediaTrack)) ?? /** @type {RemoteTrackDetail} */ (copies.at(-1))));
+  return tracks.filter((m) => chosen.has(m));
+}
+
+/** @param {MediaStreamTrack} track whether its media flows */
+const flowing = (track) => client?.flowing(track) ?? !track.muted;
+
+// ------------------------------------------------------------------ media path
+
+const PATH_TEXT = {
+  p2p: ['Direct (peer-to-peer)', 'Media goes directly between the browsers'],
+  sfu: ['Via server', 'Media goes through the server'],
+  switching: ['Switching…', 'Media is moving between direct connections and the server'],
+};
+
+/** @param {import('./mesh.js').PathState} path how our media travels now */
+function showPath(path) {
+  const [text, title] = PATH_TEXT[path];
+  ui.path.dataset.path = path;
+  /** @type {HTMLElement} */ (ui.path.querySelector('.path-text')).textContent = text;
+  ui.path.title = title;
+  ui.path.setAttribute('aria-label', `Media path: ${text}`);
 }
 
 /** Speaker view: the active speaker's tile in the spotlight when nobody shares a screen. */
@@ -546,7 +598,14 @@ function shownSize(participant, track) {
     width = Math.max(width, Math.round(video.clientWidth * dpr));
     height = Math.max(height, Math.round(video.clientHeight * dpr));
   }
-  return width > 0 && height > 0 ? { width, height } : { width: 0, height: 0 };
+  if (width > 0 && height > 0) return { width, height };
+  // During a switch of paths (an `auto` room) a track may come twice, through the server and
+  // directly, and one copy is shown: the other is wanted as large, to take over.
+  const source = client?.mesh ? trackInfo(participant, track)?.source : undefined;
+  if (!source) return { width: 0, height: 0 };
+  const copy = [...remoteMedia.values()].find((m) => m.participant === participant && m.track !== track
+    && m.kind === 'video' && trackInfo(participant, m.track)?.source === source && tilesShowing(participant, m.track).length > 0);
+  return copy ? shownSize(participant, copy.track) : { width: 0, height: 0 };
 }
 
 // ------------------------------------------------------------------ controls
@@ -819,9 +878,11 @@ async function onJoin(ev) {
   ui.joinStatus.textContent = 'Connecting…';
   // `?relay=1`: media only through the server's TURN relay (to try the path of a client whose
   // direct paths are blocked).
+  const mode = pageParams.get('mode');
   const c = new ConfabClient(wsUrl(), {
     iceTransportPolicy: pageParams.get('relay') === '1' ? 'relay' : 'all',
     token: pageParams.get('token') ?? undefined,
+    mode: mode === 'p2p' || mode === 'auto' || mode === 'sfu' ? mode : undefined,
   });
   client = c;
   debug.client = c;
@@ -934,6 +995,15 @@ function wire(c) {
     chat.clear();
     chat.rosterChanged();
     for (const p of msg.participants) updateTile(p.id);
+    showPath(c.mediaPath);
+  });
+  c.on('mediapath', ({ path }) => { if (mine()) showPath(path); });
+  // A switch of paths: the copy of a track that plays follows which flows.
+  c.on('remoteflow', ({ participant }) => { if (mine()) renderMedia(participant); });
+  c.on('peertimeout', ({ participant }) => {
+    if (!mine()) return;
+    const name = c.participants.get(participant)?.name ?? 'Someone';
+    showNotice(`${name}'s browser did not answer: no direct connection to them, so you cannot see or hear each other.`, 'warning');
   });
   c.on('data', (d) => { if (mine()) chat.onData(d); });
   c.on('participant_joined', () => { if (mine()) chat.rosterChanged(); });
@@ -966,6 +1036,8 @@ function wire(c) {
   c.on('stream_state', (msg) => {
     if (!mine()) return;
     for (const tile of tilesShowing(msg.participant, msg.track)) showStreamState(tile, msg.participant, msg.track);
+    // While a switch of paths shows a copy of the track, a paused one gives way to it.
+    if (c.mesh) renderMedia(msg.participant);
   });
   c.on('track_muted', refresh);
   c.on('track_unmuted', refresh);

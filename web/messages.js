@@ -51,6 +51,14 @@
 /** @typedef {'left' | 'disconnected' | 'media_failed' | 'removed'} LeaveReason */
 
 /**
+ * A room's mode: media through the server (`sfu`), directly between the participants (`p2p`),
+ * or directly while two are present and through the server from the third on (`auto`).
+ * @typedef {'sfu' | 'p2p' | 'auto'} RoomMode
+ */
+
+/** @typedef {'sfu' | 'p2p'} MediaPath how media travels in a room now */
+
+/**
  * A simulcast layer: the publisher's `rid`, lowest to highest (`q` quarter, `h` half, `f` full).
  * Typed as any string, since a publisher other than this client may name its layers otherwise.
  * @typedef {string} LayerRid
@@ -67,20 +75,21 @@
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
  *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'shutting_down'
- *   | 'rate_limited' | 'server_full' | 'room_full'
+ *   | 'rate_limited' | 'server_full' | 'room_full' | 'unknown_participant'
  *   | 'media_failed' | 'too_slow' | 'removed' | 'internal'} ErrorCode
  */
 
 // ---------------------------------------------------------------------------
 // Messages from client to server
 
-/** @typedef {{type: 'join', room: string, name: string, protocol?: number, token?: string}} JoinMessage */
+/** @typedef {{type: 'join', room: string, name: string, protocol?: number, token?: string, mode?: RoomMode}} JoinMessage */
 /** @typedef {{type: 'offer', sdp: string, tracks?: Record<string, PublishedTrackMeta>}} ClientOfferMessage */
 /** @typedef {{type: 'answer', id: number, sdp: string}} ClientAnswerMessage */
 /** @typedef {{type: 'candidate', candidate: IceCandidate | null}} CandidateMessage */
 /** @typedef {{type: 'mute', track: string, muted: boolean}} MuteMessage */
 /** @typedef {{type: 'leave'}} LeaveMessage */
 /** @typedef {{type: 'ping', id?: number}} PingMessage */
+/** A message for another participant of the room, relayed by the server. @typedef {{type: 'signal', to: string, data: SignalData}} SignalToMessage */
 
 /**
  * How large a remote video track is shown, in device pixels; 0 x 0: not shown.
@@ -94,7 +103,7 @@
 
 /**
  * @typedef {JoinMessage | ClientOfferMessage | ClientAnswerMessage | CandidateMessage
- *   | MuteMessage | LeaveMessage | PingMessage | SubscriptionMessage} ClientMessage
+ *   | MuteMessage | LeaveMessage | PingMessage | SubscriptionMessage | SignalToMessage} ClientMessage
  */
 
 // ---------------------------------------------------------------------------
@@ -105,6 +114,8 @@
  * @property {'joined'} type
  * @property {number} protocol
  * @property {string} room
+ * @property {RoomMode} [mode] the room's mode (`sfu` when absent: a server before peer-to-peer rooms)
+ * @property {MediaPath} [path] how media travels in the room now
  * @property {ParticipantInfo} participant you
  * @property {ParticipantInfo[]} participants the others present
  * @property {RTCIceServer[]} iceServers
@@ -131,6 +142,8 @@
  * @typedef {{type: 'draining', seconds: number}} DrainingMessage
  */
 /** @typedef {{type: 'error', code: ErrorCode, message: string, request?: string}} ErrorMessage */
+/** In an `auto` room, how media travels changed. @typedef {{type: 'path', path: MediaPath}} PathMessage */
+/** A `signal` another participant sent us. @typedef {{type: 'signal', from: string, data: SignalData}} SignalFromMessage */
 
 /**
  * What the server sends us of one remote video track, whenever that changes.
@@ -161,7 +174,21 @@
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
  *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
  *   | ErrorMessage | StreamStateMessage | LayersMessage | DrainingMessage
- *   | SpeakersMessage} ServerMessage
+ *   | SpeakersMessage | PathMessage | SignalFromMessage} ServerMessage
+ */
+
+// ---------------------------------------------------------------------------
+// The `data` of `signal` between two confab web clients (web/mesh.js; protocol.md, "Peer-to-peer
+// rooms"). The server relays it unread; each field is optional and one message may carry several.
+
+/**
+ * @typedef {object} SignalData
+ * @property {{type: RTCSdpType, sdp: string}} [description] an offer or answer of the direct connection
+ * @property {Record<string, PublishedTrackMeta>} [tracks] the sender's own sending m-lines by mid
+ *   (with a description, or alone when one is muted or unmuted)
+ * @property {IceCandidate | null} [candidate] a trickled candidate; null: end of candidates
+ * @property {MediaPath} [receiving] the sender now receives the recipient's media on that path
+ * @property {boolean} [bye] the sender closed the direct connection
  */
 
 export {};

@@ -3,6 +3,7 @@
 // RTCPeerConnection it negotiates. No DOM code here: the UI lives in app.js.
 
 import { sendEncodings } from './media.js';
+import { DIRECT_TRACK_PREFIX, Mesh } from './mesh.js';
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -55,6 +56,9 @@ const LEAVE_GRACE_MS = 1_000;
 /** @typedef {import('./messages.js').StreamStateMessage} StreamStateMessage */
 /** @typedef {import('./messages.js').LayersMessage} LayersMessage */
 /** @typedef {import('./messages.js').ServerMessage} ServerMessage */
+/** @typedef {import('./messages.js').RoomMode} RoomMode */
+/** @typedef {import('./messages.js').MediaPath} MediaPath */
+/** @typedef {import('./mesh.js').PathState} PathState */
 
 // ---------------------------------------------------------------------------
 // Events of ConfabClient (the `detail` of each CustomEvent, by event type)
@@ -65,8 +69,10 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {string} participant the publisher's id
  * @property {string} track the publisher's track id
  * @property {TrackKind} kind
- * @property {string} mid the m-line carrying it in our connection
+ * @property {string} mid the m-line carrying it in our connection (to the server, or to the
+ *   publisher on `p2p`)
  * @property {MediaStreamTrack} mediaTrack the track to play
+ * @property {MediaPath} [path] how it arrives: `p2p` on a direct connection, else through the server
  */
 
 /**
@@ -117,6 +123,11 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {import('./messages.js').SpeakersMessage} speakers who speaks, and the active speaker, changed
  * @property {{}} dataopen both data channels to the server are open: `send` works
  * @property {{}} databufferedamountlow what waited to be sent on the reliable channel fell under 256 KiB
+ * @property {{path: PathState}} mediapath how our media travels changed (see `mediaPath`)
+ * @property {{participant: string, track: string, flowing: boolean}} remoteflow media of a remote
+ *   track started or stopped flowing (see `flowing`); only in `p2p` and `auto` rooms
+ * @property {{participant: string}} peertimeout a participant's browser did not answer our offer
+ *   of a direct connection within 10 s: that connection is closed
  */
 
 /**
@@ -160,10 +171,13 @@ export class ConfabError extends Error {
  * A local track this client publishes.
  * @typedef {object} LocalTrack
  * @property {MediaStreamTrack} track
- * @property {RTCRtpTransceiver} transceiver
+ * @property {MediaStream} stream
+ * @property {RTCRtpTransceiver | null} transceiver its transceiver on the connection to the
+ *   server; null while it is sent on direct connections only (`p2p`)
  * @property {TrackSource} source
  * @property {boolean} muted
  * @property {string[]} rids its simulcast layers, lowest first; empty without simulcast
+ * @property {boolean} simulcast whether to send it in simulcast layers to the server
  */
 
 /**
@@ -196,6 +210,11 @@ const trackKey = (participant, track) => `${participant}\u0000${track}`;
  * tracks are published, our own tracks wait until the server's first offer (those tracks) is
  * answered: a late joiner's first exchange then starts the media it is there to see, where a
  * collision would cost it a round trip and an offer-answer of its own first.
+ *
+ * In a `p2p` or `auto` room (protocol.md, "Peer-to-peer rooms") the audio and video go on
+ * direct connections to the other participants (`mesh`, mesh.js) while the path is `p2p`; the
+ * connection to the server then carries the data channels only. Our tracks are published to the
+ * server while the path is `sfu`, and for as long as a switch to `p2p` needs.
  */
 export class ConfabClient extends EventTarget {
   /** @type {WebSocket | null} */
@@ -230,13 +249,20 @@ export class ConfabClient extends EventTarget {
   /** Per sender, the last of its `setParameters` calls, so that they never interleave. */
   /** @type {WeakMap<RTCRtpSender, Promise<void>>} */
   #senderChains = new WeakMap();
+  /** Whether our audio and video go to the server (always in an `sfu` room). */
+  #toServer = true;
+  /** The remote track of the server each MediaStreamTrack carries ("participant\u0000track"). */
+  /** @type {WeakMap<MediaStreamTrack, string>} */
+  #carries = new WeakMap();
 
   /**
    * @param {string | URL} url the WebSocket URL, e.g. `ws://host:7880/ws`
-   * @param {{iceTransportPolicy?: RTCIceTransportPolicy, token?: string}} [options]
-   *   `iceTransportPolicy` `relay`: reach the server only through the TURN servers of the
-   *   `joined` message (as a client whose UDP and direct paths are blocked would); default `all`.
+   * @param {{iceTransportPolicy?: RTCIceTransportPolicy, token?: string, mode?: RoomMode}} [options]
+   *   `iceTransportPolicy` `relay`: reach the server (and the others, on direct connections) only
+   *   through the TURN servers of the `joined` message (as a client whose UDP and direct paths
+   *   are blocked would); default `all`.
    *   `token`: the access token to join with, for a server with API keys.
+   *   `mode`: the mode of the room, should this join open it (default: the server's).
    */
   constructor(url, options = {}) {
     super();
@@ -245,6 +271,14 @@ export class ConfabClient extends EventTarget {
     this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
     /** @type {string | undefined} */
     this.token = options.token || undefined;
+    /** @type {RoomMode | undefined} the mode asked for in `join` */
+    this.requestedMode = options.mode;
+    /** @type {RoomMode} the room's mode, from `joined` */
+    this.mode = 'sfu';
+    /** @type {MediaPath} how media travels in the room, from `joined` and `path` */
+    this.path = 'sfu';
+    /** @type {Mesh | null} the direct connections, in a `p2p` or `auto` room */
+    this.mesh = null;
     /** @type {import('./messages.js').Grants} what we may do, from `joined` */
     this.grants = { canPublish: true, canSubscribe: true, canPublishData: true };
     /** @type {RTCPeerConnection | null} the media connection, once joined */
@@ -353,6 +387,7 @@ export class ConfabClient extends EventTarget {
         /** @type {import('./messages.js').JoinMessage} */
         const join = { type: 'join', room, name, protocol: PROTOCOL_VERSION };
         if (this.token) join.token = this.token;
+        if (this.requestedMode) join.mode = this.requestedMode;
         this.#send(join);
         this.#pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
       };
@@ -378,13 +413,26 @@ export class ConfabClient extends EventTarget {
     }
     const source = options.source ?? (track.kind === 'audio' ? 'microphone' : 'camera');
     if (source === 'screen' && track.kind === 'video' && !track.contentHint) track.contentHint = 'detail';
-    const kind = track.kind === 'audio' ? 'audio' : 'video';
-    const transceiver = this.#addSender(this.pc, track, stream, sendEncodings(kind, source, options));
     const muted = options.muted ?? !track.enabled;
     track.enabled = !muted;
-    const rids = transceiver.sender.getParameters().encodings.flatMap((e) => (e.rid ? [e.rid] : []));
-    this.localTracks.push({ track, transceiver, source, muted, rids });
+    /** @type {LocalTrack} */
+    const lt = { track, stream, transceiver: null, source, muted, rids: [], simulcast: options.simulcast ?? true };
+    if (this.#toServer) this.#sendToServer(this.pc, lt);
+    this.localTracks.push(lt);
+    this.mesh?.addLocal(lt);
     // negotiationneeded fires and makes the offer.
+  }
+
+  /**
+   * Send a local track to the server on a transceiver of its own.
+   * @param {RTCPeerConnection} pc
+   * @param {LocalTrack} lt
+   */
+  #sendToServer(pc, lt) {
+    const kind = lt.track.kind === 'audio' ? 'audio' : 'video';
+    const transceiver = this.#addSender(pc, lt.track, lt.stream, sendEncodings(kind, lt.source, { simulcast: lt.simulcast }));
+    lt.transceiver = transceiver;
+    lt.rids = transceiver.sender.getParameters().encodings.flatMap((e) => (e.rid ? [e.rid] : []));
   }
 
   /**
@@ -430,7 +478,8 @@ export class ConfabClient extends EventTarget {
     const i = this.localTracks.findIndex((t) => t.track === track);
     if (i < 0) return false;
     const [lt] = this.localTracks.splice(i, 1);
-    lt.transceiver.stop();
+    lt.transceiver?.stop();
+    this.mesh?.removeLocal(lt);
     return true;
   }
 
@@ -456,7 +505,7 @@ export class ConfabClient extends EventTarget {
     if (!lt) return false;
     next.enabled = !lt.muted;
     if (lt.source === 'screen' && next.kind === 'video' && !next.contentHint) next.contentHint = 'detail';
-    await lt.transceiver.sender.replaceTrack(next);
+    await Promise.all([lt.transceiver?.sender.replaceTrack(next), this.mesh?.replaceLocal(lt, next)]);
     lt.track = next;
     return true;
   }
@@ -471,8 +520,9 @@ export class ConfabClient extends EventTarget {
    */
   setMuted(what, muted) {
     let n = 0;
+    let changed = false;
     for (const lt of this.localTracks) {
-      const mid = lt.transceiver.mid;
+      const mid = lt.transceiver?.mid ?? null;
       if (lt.track.kind !== what && lt.source !== what && mid !== what && lt.track.id !== what) {
         continue;
       }
@@ -480,9 +530,11 @@ export class ConfabClient extends EventTarget {
       lt.track.enabled = !muted;
       if (lt.muted === muted) continue;
       lt.muted = muted;
+      changed = true;
       // Before its first offer a track has no mid: the offer's `tracks` carries the state.
       if (mid !== null) this.#send({ type: 'mute', track: mid, muted });
     }
+    if (changed) this.mesh?.mutedChanged();
     for (const p of this.#pendingPublish) {
       if (p.track.kind !== what && pendingSource(p) !== what && p.track.id !== what) continue;
       n++;
@@ -499,7 +551,7 @@ export class ConfabClient extends EventTarget {
    */
   isMuted(what) {
     const lt = this.localTracks.find(
-      (t) => t.track.kind === what || t.source === what || t.transceiver.mid === what,
+      (t) => t.track.kind === what || t.source === what || (t.transceiver?.mid ?? null) === what,
     );
     if (lt) return lt.muted;
     const p = this.#pendingPublish.find((p) => p.track.kind === what || pendingSource(p) === what);
@@ -509,7 +561,7 @@ export class ConfabClient extends EventTarget {
   /**
    * Tell the server how large a remote video track is shown, in device pixels (0 x 0: not
    * shown). Sends a `subscription` only when the size differs from the last one sent for that
-   * track. Returns whether it sent one.
+   * track, and never for a track received directly (`p2p-...`). Returns whether it sent one.
    * @param {string} participant
    * @param {string} track
    * @param {number} width
@@ -517,7 +569,8 @@ export class ConfabClient extends EventTarget {
    * @returns {boolean}
    */
   setSubscription(participant, track, width, height) {
-    if (this.state !== 'joined') return false;
+    // A track received directly (`p2p`) is none of the server's business.
+    if (this.state !== 'joined' || track.startsWith(DIRECT_TRACK_PREFIX)) return false;
     const w = Math.max(0, Math.round(width) || 0);
     const h = Math.max(0, Math.round(height) || 0);
     const key = trackKey(participant, track);
@@ -621,10 +674,12 @@ export class ConfabClient extends EventTarget {
       case 'participant_joined':
         this.participants.set(msg.participant.id, msg.participant);
         this.#emit('participant_joined', msg);
+        this.mesh?.joined(msg.participant.id);
         break;
       case 'participant_left':
         this.participants.delete(msg.participant);
         this.#forgetRemote(msg.participant, null);
+        this.mesh?.left(msg.participant);
         this.#emit('participant_left', msg);
         break;
       case 'track_published': {
@@ -634,6 +689,7 @@ export class ConfabClient extends EventTarget {
           p.tracks.push(msg.track);
         }
         this.#emit('track_published', msg);
+        this.mesh?.check();
         break;
       }
       case 'track_unpublished': {
@@ -641,6 +697,7 @@ export class ConfabClient extends EventTarget {
         if (p) p.tracks = p.tracks.filter((t) => t.id !== msg.track);
         this.#forgetRemote(msg.participant, msg.track);
         this.#emit('track_unpublished', msg);
+        this.mesh?.check();
         break;
       }
       case 'track_muted':
@@ -648,10 +705,11 @@ export class ConfabClient extends EventTarget {
         if (msg.participant === this.participantId) {
           // An administrator muted (or unmuted) one of our tracks: the server already acts so.
           const muted = msg.type === 'track_muted';
-          const lt = this.localTracks.find((l) => l.transceiver.mid === msg.track);
+          const lt = this.localTracks.find((l) => l.transceiver !== null && l.transceiver.mid === msg.track);
           if (lt) {
             lt.muted = muted;
             lt.track.enabled = !muted;
+            this.mesh?.mutedChanged();
             this.#emit('localmute', { source: lt.source, muted });
           }
           break;
@@ -660,8 +718,15 @@ export class ConfabClient extends EventTarget {
         if (t) t.muted = msg.type === 'track_muted';
         if (msg.type === 'track_muted') this.#emit('track_muted', msg);
         else this.#emit('track_unmuted', msg);
+        this.mesh?.check();
         break;
       }
+      case 'path':
+        this.#onPath(msg.path);
+        break;
+      case 'signal':
+        this.mesh?.onSignal(msg.from, msg.data);
+        break;
       case 'offer':
         await this.#onServerOffer(msg);
         break;
@@ -685,7 +750,9 @@ export class ConfabClient extends EventTarget {
         break;
       case 'stream_state':
         this.#streamStates.set(trackKey(msg.participant, msg.track), msg);
+        if (this.mesh && msg.state === 'paused') this.#pausedByServer(trackKey(msg.participant, msg.track));
         this.#emit('stream_state', msg);
+        this.mesh?.check();
         break;
       case 'layers':
         this.#onLayers(msg);
@@ -710,13 +777,19 @@ export class ConfabClient extends EventTarget {
     this.room = msg.room;
     this.participants = new Map(msg.participants.map((p) => [p.id, p]));
     if (msg.grants) this.grants = msg.grants;
-    const pc = new RTCPeerConnection({
+    this.mode = msg.mode === 'p2p' || msg.mode === 'auto' ? msg.mode : 'sfu';
+    this.path = this.mode === 'sfu' || msg.path !== 'p2p' ? 'sfu' : 'p2p';
+    this.#toServer = this.path === 'sfu';
+    /** @type {RTCConfiguration} */
+    const config = {
       iceServers: Array.isArray(msg.iceServers) ? msg.iceServers : [],
       iceTransportPolicy: this.iceTransportPolicy,
       bundlePolicy: 'max-bundle',
       rtcpMuxPolicy: 'require',
-    });
+    };
+    const pc = new RTCPeerConnection(config);
     this.pc = pc;
+    if (this.mode !== 'sfu') this.mesh = this.#makeMesh(msg.participant.id, config);
     pc.onnegotiationneeded = () => this.#makeOffer();
     pc.onicecandidate = ({ candidate }) => {
       this.#send({
@@ -740,6 +813,8 @@ export class ConfabClient extends EventTarget {
     };
     // Emitted before publishing so that listeners see the roster before any media event.
     this.#emit('joined', msg);
+    // On `p2p`, connect to everyone present (who wait for our offer).
+    this.mesh?.setPath(this.path);
     // The server offers the roster's tracks right after `joined`: answer that first.
     if (msg.participants.some((p) => Array.isArray(p.tracks) && p.tracks.length > 0)) {
       this.#holdPublish = true;
@@ -747,6 +822,107 @@ export class ConfabClient extends EventTarget {
     } else {
       this.#releasePublish();
     }
+  }
+
+  /**
+   * The direct connections of a `p2p` or `auto` room.
+   * @param {string} self our participant id
+   * @param {RTCConfiguration} config
+   * @returns {Mesh}
+   */
+  #makeMesh(self, config) {
+    return new Mesh({
+      self,
+      config,
+      send: (to, data) => this.#send({ type: 'signal', to, data }),
+      emit: (type, detail) => this.#emit(type, detail),
+      locals: () => this.localTracks,
+      others: () => [...this.participants.keys()],
+      participant: (id) => this.participants.get(id),
+      serverDelivers: (id, source) => this.#serverDelivers(id, source),
+      publishing: () => this.#toServer,
+      stopPublishing: () => this.#stopServerMedia(),
+      onState: (path) => this.#emit('mediapath', { path }),
+    }, this.mode === 'p2p' ? 'p2p' : 'auto', this.path);
+  }
+
+  /**
+   * Whether media of a remote track flows: in a `p2p` or `auto` room, once a video frame was
+   * decoded or audio packets came, while the server does not say (`stream_state`) that it holds
+   * the track back, and during a switch of paths while video decodes steadily (`remoteflow`
+   * says when this changes; flow.js); elsewhere, once it is unmuted.
+   * @param {MediaStreamTrack} track
+   */
+  flowing(track) {
+    if (!this.mesh) return !track.muted;
+    const key = this.#carries.get(track);
+    return this.mesh.flow.has(track) && (key === undefined || this.#streamStates.get(key)?.state !== 'paused');
+  }
+
+  /**
+   * The server paused a remote video: it flows again once a new frame is decoded.
+   * @param {string} key "participant\u0000track"
+   */
+  #pausedByServer(key) {
+    for (const t of this.pc?.getTransceivers() ?? []) {
+      if (t.mid !== null && this.#delivered.get(t.mid) === key) this.mesh?.flow.reset(t.receiver.track);
+    }
+  }
+
+  /**
+   * How our media travels now: `p2p`, `sfu`, or `switching` while an `auto` room moves it from
+   * one path to the other.
+   * @returns {PathState}
+   */
+  get mediaPath() {
+    return this.mesh?.state ?? this.path;
+  }
+
+  /**
+   * The path of an `auto` room changed. On `sfu` our tracks go to the server at once (the
+   * direct connections stay until each peer receives us through it); on `p2p` they go to the
+   * remaining peer directly, and stop going to the server once that peer receives them.
+   * @param {MediaPath} path
+   */
+  #onPath(path) {
+    if (!this.mesh || (path !== 'sfu' && path !== 'p2p')) return;
+    this.path = path;
+    const pc = this.pc;
+    if (path === 'sfu' && !this.#toServer && pc) {
+      this.#toServer = true;
+      for (const lt of this.localTracks) {
+        if (!lt.transceiver) this.#sendToServer(pc, lt);
+      }
+    }
+    this.mesh.setPath(path);
+  }
+
+  /** Stop sending our tracks to the server: every peer receives them directly. */
+  #stopServerMedia() {
+    if (!this.#toServer) return;
+    this.#toServer = false;
+    for (const lt of this.localTracks) {
+      lt.transceiver?.stop();
+      lt.transceiver = null;
+      lt.rids = [];
+    }
+  }
+
+  /**
+   * Whether media of `source` from participant `id` arrives through the server (its remote
+   * track has had packets).
+   * @param {string} id
+   * @param {TrackSource} source
+   */
+  #serverDelivers(id, source) {
+    for (const t of this.pc?.getTransceivers() ?? []) {
+      if (t.mid === null || t.currentDirection === 'stopped' || !this.#delivered.has(t.mid)) continue;
+      const ref = this.mids.get(t.mid);
+      if (ref?.participant !== id) continue;
+      const info = this.participants.get(id)?.tracks.find((x) => x.id === ref.track);
+      if (info?.source === source && this.flowing(t.receiver.track)) return true;
+    }
+    return false;
   }
 
   /** Publish the tracks that waited for the peer connection or for the server's first offer. */
@@ -857,8 +1033,8 @@ export class ConfabClient extends EventTarget {
       /** @type {Record<string, PublishedTrackMeta>} */
       const tracks = {};
       for (const lt of this.localTracks) {
-        const mid = lt.transceiver.mid;
-        if (mid !== null && lt.transceiver.direction !== 'stopped') {
+        const mid = lt.transceiver?.mid ?? null;
+        if (mid !== null && lt.transceiver?.direction !== 'stopped') {
           tracks[mid] = { source: lt.source, muted: lt.muted };
         }
       }
@@ -878,12 +1054,14 @@ export class ConfabClient extends EventTarget {
    */
   #onLayers(msg) {
     const active = Array.isArray(msg.active) ? msg.active : [];
-    const lt = this.localTracks.find((t) => t.transceiver.mid === msg.track && t.transceiver.direction !== 'stopped');
-    if (!lt) {
+    const transceiver = this.localTracks
+      .map((t) => t.transceiver)
+      .find((t) => t !== null && t.mid === msg.track && t.direction !== 'stopped');
+    if (!transceiver) {
       this.#emit('layers', msg);
       return;
     }
-    const sender = lt.transceiver.sender;
+    const sender = transceiver.sender;
     const next = (this.#senderChains.get(sender) ?? Promise.resolve())
       .then(() => setActiveLayers(sender, active))
       .catch((e) => console.warn('confab: applying layers', active, 'to track', msg.track, 'failed:', e))
@@ -972,6 +1150,13 @@ export class ConfabClient extends EventTarget {
     const previous = this.#delivered.get(mid);
     if (previous !== undefined) this.#endRemote(mid, previous);
     this.#delivered.set(mid, key);
+    this.#carries.set(mediaTrack, key);
+    // Media of a peer arriving through the server moves a switch of paths on.
+    this.mesh?.flow.watch(transceiver.receiver, (flowing) => {
+      if (this.#delivered.get(mid) !== key) return;
+      this.#emit('remoteflow', { participant: ref.participant, track: ref.track, flowing });
+      this.mesh?.check();
+    });
     this.#emit('remotetrack', {
       participant: ref.participant,
       track: ref.track,
@@ -1006,10 +1191,12 @@ export class ConfabClient extends EventTarget {
       if (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv') continue;
       this.#announceRemote(t, t.receiver.track);
     }
+    this.mesh?.check();
   }
 
   #closePeer() {
     this.#channels = null;
+    this.mesh?.close();
     if (this.pc) {
       this.pc.onnegotiationneeded = null;
       this.pc.onicecandidate = null;

@@ -205,14 +205,15 @@
  * @returns {StatsContext}
  */
 export function contextOf(client) {
+  // The tracks sent to the server (in a peer-to-peer room they may go on direct connections only).
   const senders = client.localTracks
-    .filter((lt) => lt.transceiver.direction !== 'stopped')
-    .map((lt) => ({
-      mid: lt.transceiver.mid,
+    .flatMap((lt) => (lt.transceiver && lt.transceiver.direction !== 'stopped' ? [{ lt, transceiver: lt.transceiver }] : []))
+    .map(({ lt, transceiver }) => ({
+      mid: transceiver.mid,
       source: lt.source,
       kind: lt.track.kind === 'audio' ? /** @type {const} */ ('audio') : /** @type {const} */ ('video'),
       muted: lt.muted,
-      encodings: lt.transceiver.sender.getParameters().encodings
+      encodings: transceiver.sender.getParameters().encodings
         .map((e) => ({ rid: e.rid ?? null, active: e.active !== false })),
     }));
   return {
