@@ -236,6 +236,8 @@ function updateTile(id) {
   tile.dataset.audioMuted = String(!audio.some((t) => !t.muted));
   tile.dataset.videoMuted = String(!video.some((t) => !t.muted));
   tile.dataset.hasVideo = String(video.length > 0);
+  tile.dataset.reconnecting = String(Boolean(p?.reconnecting));
+  tile.title = p?.reconnecting ? `${name}: reconnecting…` : '';
   tile.setAttribute('aria-label', name);
   updateCount();
 }
@@ -840,6 +842,8 @@ function closedText(d) {
       return 'The server is full right now. Try again later.';
     case 'internal':
       return 'The server had an internal error and ended your session.';
+    case 'reconnect_failed':
+      return 'The connection to the server was lost for too long, so you left the call. Join again.';
     default:
       break;
   }
@@ -1063,6 +1067,19 @@ function wire(c) {
     ui.connState.textContent = text[state] ?? state;
   });
   c.on('error', (msg) => console.warn(`confab: server error ${msg.code}: ${msg.message}`));
+  c.on('participant_reconnecting', (msg) => { if (mine()) updateTile(msg.participant); });
+  c.on('participant_reconnected', (msg) => { if (mine()) updateTile(msg.participant); });
+  c.on('reconnecting', () => {
+    if (!mine()) return;
+    ui.connState.dataset.state = 'reconnecting';
+    ui.connState.textContent = 'Reconnecting…';
+  });
+  c.on('reconnected', () => {
+    if (!mine()) return;
+    const state = c.pc?.connectionState ?? 'connected';
+    ui.connState.dataset.state = state;
+    ui.connState.textContent = state === 'connected' ? 'Connected' : 'Reconnecting…';
+  });
   c.on('closed', (d) => {
     if (!mine() || d.local || !d.joined) return;
     endCall();

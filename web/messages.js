@@ -23,6 +23,7 @@
  * @property {string} id server-assigned, opaque
  * @property {string} name display name
  * @property {TrackInfo[]} tracks
+ * @property {boolean} [reconnecting] its connection to the server was lost; its place is kept
  */
 
 /**
@@ -75,14 +76,14 @@
  * @typedef {'bad_message' | 'unknown_message' | 'unsupported_version' | 'invalid_room'
  *   | 'invalid_name' | 'not_joined' | 'already_joined' | 'invalid_sdp' | 'stale_answer'
  *   | 'invalid_candidate' | 'unknown_track' | 'unauthorized' | 'forbidden' | 'shutting_down'
- *   | 'rate_limited' | 'server_full' | 'room_full' | 'unknown_participant'
+ *   | 'rate_limited' | 'server_full' | 'room_full' | 'unknown_participant' | 'reconnect_failed'
  *   | 'media_failed' | 'too_slow' | 'removed' | 'internal'} ErrorCode
  */
 
 // ---------------------------------------------------------------------------
 // Messages from client to server
 
-/** @typedef {{type: 'join', room: string, name: string, protocol?: number, token?: string, mode?: RoomMode}} JoinMessage */
+/** @typedef {{type: 'join', room: string, name: string, protocol?: number, token?: string, mode?: RoomMode, reconnect?: {participant: string, token: string}}} JoinMessage */
 /** @typedef {{type: 'offer', sdp: string, tracks?: Record<string, PublishedTrackMeta>}} ClientOfferMessage */
 /** @typedef {{type: 'answer', id: number, sdp: string}} ClientAnswerMessage */
 /** @typedef {{type: 'candidate', candidate: IceCandidate | null}} CandidateMessage */
@@ -120,6 +121,8 @@
  * @property {ParticipantInfo[]} participants the others present
  * @property {RTCIceServer[]} iceServers
  * @property {Grants} [grants] what you may do (from your access token); all of it when absent
+ * @property {string} [reconnectToken] takes this place back after the socket broke
+ * @property {boolean} [reconnected] this answers a `join` with `reconnect`: the same place
  */
 
 /**
@@ -130,6 +133,7 @@
  */
 /** @typedef {{type: 'participant_joined', participant: ParticipantInfo}} ParticipantJoinedMessage */
 /** @typedef {{type: 'participant_left', participant: string, reason: LeaveReason}} ParticipantLeftMessage */
+/** Someone's connection to the server was lost (its place is kept), or it is back. @typedef {{type: 'participant_reconnecting' | 'participant_reconnected', participant: string}} ReconnectingMessage */
 /** @typedef {{type: 'track_published', participant: string, track: TrackInfo}} TrackPublishedMessage */
 /** @typedef {{type: 'track_unpublished', participant: string, track: string}} TrackUnpublishedMessage */
 /** @typedef {{type: 'track_muted', participant: string, track: string}} TrackMutedMessage */
@@ -174,7 +178,7 @@
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | TrackUnmutedMessage
  *   | ServerOfferMessage | ServerAnswerMessage | CandidateMessage | PongMessage
  *   | ErrorMessage | StreamStateMessage | LayersMessage | DrainingMessage
- *   | SpeakersMessage | PathMessage | SignalFromMessage} ServerMessage
+ *   | SpeakersMessage | PathMessage | SignalFromMessage | ReconnectingMessage} ServerMessage
  */
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 import { sendEncodings } from './media.js';
 import { DIRECT_TRACK_PREFIX, Mesh } from './mesh.js';
+import { ICE_RESTART_AFTER_MS, PONG_TIMEOUT_MS, RECONNECT_WINDOW_MS, final, retryDelay, rosterChanges } from './reconnect.js';
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -122,6 +123,10 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {DataDetail} data a data message from another participant (see `send`)
  * @property {import('./messages.js').SpeakersMessage} speakers who speaks, and the active speaker, changed
  * @property {{}} dataopen both data channels to the server are open: `send` works
+ * @property {import('./messages.js').ReconnectingMessage} participant_reconnecting someone's connection to the server was lost; its place is kept
+ * @property {import('./messages.js').ReconnectingMessage} participant_reconnected someone who was reconnecting is back
+ * @property {{code: number, reason: string}} reconnecting our socket broke: the client is taking our place back (media goes on)
+ * @property {JoinedMessage} reconnected our place is ours again
  * @property {{}} databufferedamountlow what waited to be sent on the reliable channel fell under 256 KiB
  * @property {{path: PathState}} mediapath how our media travels changed (see `mediaPath`)
  * @property {{participant: string, track: string, flowing: boolean}} remoteflow media of a remote
@@ -221,6 +226,17 @@ export class ConfabClient extends EventTarget {
   #ws = null;
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #pingTimer;
+  /** The secret that takes our place back after the socket broke (`joined`). @type {string | null} */
+  #reconnectToken = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #pongTimer;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #retryTimer;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #iceTimer;
+  /** Until when (performance.now()) reconnecting is tried, and attempts so far. */
+  #reconnectUntil = 0;
+  #attempts = 0;
   #pingId = 0;
   /** ping id -> time sent (performance.now()). @type {Map<number, number>} */
   #pingSent = new Map();
@@ -293,8 +309,11 @@ export class ConfabClient extends EventTarget {
     this.participants = new Map();
     /** @type {LocalTrack[]} */
     this.localTracks = [];
-    /** @type {'new' | 'connecting' | 'joined' | 'closed'} */
+    /** `reconnecting`: the socket broke and the client is taking its place back (the media
+     * connection goes on meanwhile). @type {'new' | 'connecting' | 'joined' | 'reconnecting' | 'closed'} */
     this.state = 'new';
+    /** Our display name, as joined. @type {string} */
+    this.name = '';
     /** Round-trip time of the last ping, in milliseconds, or null. @type {number | null} */
     this.rttMs = null;
     /** The room's active speaker (the one speaking, or the last who did), from `speakers`. @type {string | null} */
@@ -337,6 +356,7 @@ export class ConfabClient extends EventTarget {
       return Promise.reject(new ConfabError('already_joined', 'this client has already joined'));
     }
     this.state = 'connecting';
+    this.name = name;
     if (stream) {
       for (const track of stream.getTracks()) this.#pendingPublish.push({ track, stream });
     }
@@ -597,6 +617,9 @@ export class ConfabClient extends EventTarget {
     if (this.#pingSent.size > 16) this.#pingSent.clear();
     this.#pingSent.set(id, performance.now());
     this.#send({ type: 'ping', id });
+    if (this.state === 'joined' && this.#reconnectToken && this.#pongTimer === undefined) {
+      this.#pongTimer = setTimeout(() => this.#socketDead(), PONG_TIMEOUT_MS);
+    }
   }
 
   /**
@@ -656,11 +679,164 @@ export class ConfabClient extends EventTarget {
    * @param {string} reason
    */
   #onSocketClose(code, reason) {
-    const timer = setTimeout(() => this.#shutdown(code, reason, false), 1_000);
+    const timer = setTimeout(() => this.#lost(code, reason), 1_000);
     this.#queue = this.#queue.then(() => {
       clearTimeout(timer);
-      this.#shutdown(code, reason, false);
+      this.#lost(code, reason);
     });
+  }
+
+  // ----------------------------------------------------------------- reconnecting
+
+  /**
+   * The socket closed: take our place back if the server keeps it (protocol.md,
+   * "Reconnecting"), else shut down.
+   * @param {number} code
+   * @param {string} reason
+   */
+  #lost(code, reason) {
+    if (this.#closed) return;
+    if (this.state === 'reconnecting') {
+      this.#retry(code, reason);
+    } else if (this.state === 'joined' && !this.#localClose && this.#reconnectToken && !final(code)) {
+      this.#beginReconnect(code, reason);
+    } else {
+      this.#shutdown(code, reason, false);
+    }
+  }
+
+  /** A ping went unanswered: the socket is dead even if the browser has not noticed. */
+  #socketDead() {
+    this.#pongTimer = undefined;
+    const ws = this.#ws;
+    if (this.state !== 'joined' || !ws) return;
+    // Left to itself, not closed: a close frame that did get through would make the server
+    // end our place instead of keeping it.
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    this.#ws = null;
+    this.#beginReconnect(1006, 'no answer to ping');
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  #beginReconnect(code, reason) {
+    this.state = 'reconnecting';
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    this.#pongTimer = undefined;
+    this.#reconnectUntil = performance.now() + RECONNECT_WINDOW_MS;
+    this.#attempts = 0;
+    this.#emit('reconnecting', { code, reason });
+    this.#retry(code, reason);
+  }
+
+  /**
+   * Try again after a pause, or give up when the server no longer keeps our place.
+   * @param {number} code
+   * @param {string} reason
+   */
+  #retry(code, reason) {
+    if (performance.now() > this.#reconnectUntil) {
+      this.#shutdown(code, reason, false);
+      return;
+    }
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#reconnect(), retryDelay(this.#attempts++));
+  }
+
+  /** Open a new socket and ask for our place. */
+  #reconnect() {
+    if (this.#closed || this.state !== 'reconnecting' || !this.participantId || !this.#reconnectToken) return;
+    /** @type {JoinMessage} */
+    const join = {
+      type: 'join', room: this.room ?? '', name: this.name, protocol: PROTOCOL_VERSION,
+      reconnect: { participant: this.participantId, token: this.#reconnectToken },
+    };
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.#retry(1006, 'cannot open a socket');
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => this.#send(join);
+    ws.onmessage = (ev) => this.#onMessage(ev.data);
+    ws.onclose = (ev) => this.#onSocketClose(ev.code, ev.reason);
+    ws.onerror = () => {};
+  }
+
+  /**
+   * Our place is ours again (`joined` with `reconnected`): catch up with the room, and mend
+   * what a lost exchange or a new network broke.
+   * @param {JoinedMessage} msg
+   */
+  #onRejoined(msg) {
+    clearTimeout(this.#retryTimer);
+    this.state = 'joined';
+    if (msg.reconnectToken) this.#reconnectToken = msg.reconnectToken;
+    if (msg.grants) this.grants = msg.grants;
+    const changes = rosterChanges(this.participants, msg.participants, DIRECT_TRACK_PREFIX);
+    this.participants = changes.roster;
+    for (const id of changes.left) {
+      this.#forgetRemote(id, null);
+      this.mesh?.left(id);
+      this.#emit('participant_left', { type: 'participant_left', participant: id, reason: 'disconnected' });
+    }
+    for (const p of changes.joined) {
+      this.#emit('participant_joined', { type: 'participant_joined', participant: p });
+      this.mesh?.joined(p.id);
+    }
+    for (const u of changes.unpublished) {
+      this.#forgetRemote(u.participant, u.track);
+      this.#emit('track_unpublished', { type: 'track_unpublished', ...u });
+    }
+    for (const p of changes.published) this.#emit('track_published', { type: 'track_published', ...p });
+    const pc = this.pc;
+    if (pc && Array.isArray(msg.iceServers)) {
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: msg.iceServers });
+      } catch (e) {
+        console.warn('confab: keeping the ICE servers of the first join:', e);
+      }
+    }
+    this.#pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
+    if (msg.path && msg.path !== this.path) this.#onPath(msg.path);
+    // An offer of ours sent on the broken socket never arrived: send it again.
+    if (pc?.signalingState === 'have-local-offer') this.#sendOffer();
+    if (pc && (pc.iceConnectionState === 'failed' || pc.iceConnectionState === 'disconnected')) this.#restartIce(pc);
+    this.#emit('reconnected', msg);
+  }
+
+  /**
+   * The media connection to the server broke (a new network): restart ICE at once when it
+   * failed, and after ICE_RESTART_AFTER_MS when it stays `disconnected`.
+   * @param {RTCPeerConnection} pc
+   */
+  #watchIce(pc) {
+    clearTimeout(this.#iceTimer);
+    const state = pc.iceConnectionState;
+    if (state === 'failed') {
+      this.#restartIce(pc);
+    } else if (state === 'disconnected') {
+      this.#iceTimer = setTimeout(() => {
+        if (pc.iceConnectionState === 'disconnected' || pc.iceConnectionState === 'failed') this.#restartIce(pc);
+      }, ICE_RESTART_AFTER_MS);
+    }
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  #restartIce(pc) {
+    if (this.#closed || pc !== this.pc || pc.signalingState === 'closed') return;
+    // negotiationneeded follows, and the offer carries new ICE credentials. Again and again,
+    // while the connection stays down.
+    pc.restartIce();
+    clearTimeout(this.#iceTimer);
+    this.#iceTimer = setTimeout(() => {
+      if (pc.iceConnectionState !== 'connected' && pc.iceConnectionState !== 'completed') this.#restartIce(pc);
+    }, ICE_RESTART_AFTER_MS * 2);
   }
 
   /** @param {ServerMessage} msg */
@@ -669,7 +845,8 @@ export class ConfabClient extends EventTarget {
     this.#emit('message', msg);
     switch (msg.type) {
       case 'joined':
-        this.#onJoined(msg);
+        if (msg.reconnected && this.pc) this.#onRejoined(msg);
+        else this.#onJoined(msg);
         break;
       case 'participant_joined':
         this.participants.set(msg.participant.id, msg.participant);
@@ -737,6 +914,8 @@ export class ConfabClient extends EventTarget {
         await this.#onServerCandidate(msg);
         break;
       case 'pong': {
+        clearTimeout(this.#pongTimer);
+        this.#pongTimer = undefined;
         const sent = msg.id === undefined ? undefined : this.#pingSent.get(msg.id);
         if (sent !== undefined && msg.id !== undefined) {
           this.rttMs = performance.now() - sent;
@@ -747,7 +926,18 @@ export class ConfabClient extends EventTarget {
       case 'error':
         this.#lastError = msg.code;
         this.#emit('error', msg);
+        if (msg.code === 'reconnect_failed' && this.state === 'reconnecting') {
+          // The server no longer keeps our place.
+          this.#shutdown(4002, 'reconnect failed', true);
+        }
         break;
+      case 'participant_reconnecting':
+      case 'participant_reconnected': {
+        const p = this.participants.get(msg.participant);
+        if (p) p.reconnecting = msg.type === 'participant_reconnecting';
+        this.#emit(msg.type, msg);
+        break;
+      }
       case 'stream_state':
         this.#streamStates.set(trackKey(msg.participant, msg.track), msg);
         if (this.mesh && msg.state === 'paused') this.#pausedByServer(trackKey(msg.participant, msg.track));
@@ -773,6 +963,7 @@ export class ConfabClient extends EventTarget {
   /** @param {JoinedMessage} msg */
   #onJoined(msg) {
     this.state = 'joined';
+    this.#reconnectToken = msg.reconnectToken ?? null;
     this.participantId = msg.participant.id;
     this.room = msg.room;
     this.participants = new Map(msg.participants.map((p) => [p.id, p]));
@@ -805,6 +996,7 @@ export class ConfabClient extends EventTarget {
       });
     };
     pc.ontrack = (ev) => this.#announceRemote(ev.transceiver, ev.track);
+    pc.oniceconnectionstatechange = () => this.#watchIce(pc);
     pc.onconnectionstatechange = () => {
       this.#emit('connectionstatechange', {
         state: pc.connectionState,
@@ -1022,23 +1214,28 @@ export class ConfabClient extends EventTarget {
   }
 
   /** Perfect negotiation, impolite side: make an offer for our local changes. */
+  /** Send our local description, an offer, with what its sending m-lines carry. */
+  #sendOffer() {
+    const sdp = this.pc?.localDescription?.sdp;
+    if (!sdp || this.pc?.localDescription?.type !== 'offer') return;
+    /** @type {Record<string, PublishedTrackMeta>} */
+    const tracks = {};
+    for (const lt of this.localTracks) {
+      const mid = lt.transceiver?.mid ?? null;
+      if (mid !== null && lt.transceiver?.direction !== 'stopped') {
+        tracks[mid] = { source: lt.source, muted: lt.muted };
+      }
+    }
+    this.#send({ type: 'offer', sdp, tracks });
+  }
+
   async #makeOffer() {
     const pc = this.pc;
     if (!pc || this.#closed) return;
     try {
       this.#makingOffer = true;
       await pc.setLocalDescription();
-      const sdp = pc.localDescription?.sdp;
-      if (!sdp || pc.localDescription?.type !== 'offer') return;
-      /** @type {Record<string, PublishedTrackMeta>} */
-      const tracks = {};
-      for (const lt of this.localTracks) {
-        const mid = lt.transceiver?.mid ?? null;
-        if (mid !== null && lt.transceiver?.direction !== 'stopped') {
-          tracks[mid] = { source: lt.source, muted: lt.muted };
-        }
-      }
-      this.#send({ type: 'offer', sdp, tracks });
+      this.#sendOffer();
     } catch (e) {
       console.warn('confab: making an offer failed:', e);
     } finally {
@@ -1202,6 +1399,7 @@ export class ConfabClient extends EventTarget {
       this.pc.onicecandidate = null;
       this.pc.ontrack = null;
       this.pc.onconnectionstatechange = null;
+      this.pc.oniceconnectionstatechange = null;
       this.pc.close();
     }
   }
@@ -1218,6 +1416,9 @@ export class ConfabClient extends EventTarget {
     const joined = this.state === 'joined';
     this.state = 'closed';
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#iceTimer);
     this.#closePeer();
     const ws = this.#ws;
     if (ws) {

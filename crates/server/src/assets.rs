@@ -9,6 +9,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
     ("/mesh.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/mesh.js")),
     ("/flow.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/flow.js")),
+    ("/reconnect.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/reconnect.js")),
     ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
     ("/files.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/files.js")),
     ("/chat.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/chat.js")),
