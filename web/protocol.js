@@ -1213,7 +1213,6 @@ export class ConfabClient extends EventTarget {
     this.#emit('data', { from, data, reliable, private: (bytes[0] & DATA_PRIVATE) !== 0 });
   }
 
-  /** Perfect negotiation, impolite side: make an offer for our local changes. */
   /** Send our local description, an offer, with what its sending m-lines carry. */
   #sendOffer() {
     const sdp = this.pc?.localDescription?.sdp;
@@ -1229,6 +1228,7 @@ export class ConfabClient extends EventTarget {
     this.#send({ type: 'offer', sdp, tracks });
   }
 
+  /** Perfect negotiation, impolite side: make an offer for our local changes. */
   async #makeOffer() {
     const pc = this.pc;
     if (!pc || this.#closed) return;
