@@ -9,7 +9,9 @@ import { startServer } from './helpers.mjs';
 let server;
 
 before(async () => {
-  server = await startServer('protocol');
+  // A short grace period for broken sockets (docs/protocol.md, "Reconnecting"): the roster
+  // test waits it out.
+  server = await startServer('protocol', { args: ['--http', '127.0.0.1:0', '--rtc', '127.0.0.1:0', '--no-turn', '--reconnect-grace', '2s'] });
 });
 
 after(async () => {
@@ -196,11 +198,20 @@ test('roster: joined lists the others, joins and leaves are announced', { timeou
   assert.equal((await b.closed).code, 1000);
   assert.deepEqual(await a.next(), { type: 'participant_left', participant: jb.participant.id, reason: 'left' });
 
-  // A socket just closing: reason "disconnected".
+  // A socket closed without `leave` (a tab closed: a close frame): reason "disconnected", at once.
   const c = await connect(server.wsUrl);
   const jc = await c.join('proto-roster', 'Linus');
   assert.equal((await a.next()).type, 'participant_joined');
-  c.ws.terminate();
+  c.ws.close();
   assert.deepEqual(await a.next(), { type: 'participant_left', participant: jc.participant.id, reason: 'disconnected' });
+
+  // A socket that breaks (no close frame): the place is kept while it may reconnect, and left
+  // when the grace period (2 s here) has passed.
+  const d = await connect(server.wsUrl);
+  const jd = await d.join('proto-roster', 'Dennis');
+  assert.equal((await a.next()).type, 'participant_joined');
+  d.ws.terminate();
+  assert.deepEqual(await a.next(), { type: 'participant_reconnecting', participant: jd.participant.id });
+  assert.deepEqual(await a.next(5000), { type: 'participant_left', participant: jd.participant.id, reason: 'disconnected' });
   a.close();
 });
