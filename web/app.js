@@ -1058,7 +1058,8 @@ function wire(c) {
     renderMedia(d.participant);
   });
   c.on('connectionstatechange', ({ state }) => {
-    if (!mine()) return;
+    // While the socket reconnects the page says so, whatever the media connection does.
+    if (!mine() || c.state === 'reconnecting') return;
     const text = {
       new: 'Connecting…', connecting: 'Connecting media…', connected: 'Connected',
       disconnected: 'Reconnecting…', failed: 'Media connection failed', closed: 'Closed',

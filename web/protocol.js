@@ -1413,7 +1413,7 @@ export class ConfabClient extends EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#holdTimer);
-    const joined = this.state === 'joined';
+    const joined = this.state === 'joined' || this.state === 'reconnecting';
     this.state = 'closed';
     clearInterval(this.#pingTimer);
     clearTimeout(this.#pongTimer);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  launchBrowser, mediaFlowing, openParticipant, startServer, until, waitForVideoFrom,
+  launchBrowser, mediaFlowing, openParticipant, sleep, startServer, until, waitForVideoFrom,
 } from './helpers.mjs';
 
 const ROOM = 'e2e-errors';
@@ -119,12 +119,16 @@ test('server unreachable: a clear notice, no hang', { timeout: 60_000 }, async (
   const doomed = await startServer('errors-doomed');
   const p = await openParticipant(browser, doomed.url, { room: ROOM, name: 'Sam' });
   try {
-    // In a call when the server dies: told at once, back at the form.
+    // In a call when the server dies: the page says at once that it is reconnecting (a broken
+    // socket may be a network blip, docs/protocol.md "Reconnecting"), and when no server takes
+    // it back within its reconnect window (25 s) it is back at the form, told why.
     await p.clickJoin();
     await p.waitJoined();
     await doomed.kill();
     const killedAt = Date.now();
-    await p.page.locator('#join-form').waitFor({ state: 'visible', timeout: 5000 });
+    await sleep(1000);
+    assert.equal(await p.page.locator('#connection-state').getAttribute('data-state'), 'reconnecting', 'the page says it is reconnecting');
+    await p.page.locator('#join-form').waitFor({ state: 'visible', timeout: 35_000 });
     const lost = await p.page.locator('#notice').textContent();
     t.diagnostic(`${Date.now() - killedAt} ms after the kill: ${lost}`);
     assert.match(lost ?? '', /lost|unreachable/i);
