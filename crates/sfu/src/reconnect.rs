@@ -3,7 +3,6 @@
 
 use crate::Sfu;
 use crate::api::{Role, Signal};
-use crate::participant::Participant;
 use crate::slots::Pix;
 
 impl Sfu {
@@ -29,13 +28,7 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(pix) else { return };
         p.void_offer();
         let (you, room) = (p.info(), p.room.clone());
-        let others = self
-            .members(&room, Some(pix))
-            .into_iter()
-            .filter_map(|o| self.participants.get(o))
-            .filter(|o| o.announced)
-            .map(Participant::info)
-            .collect();
+        let others = self.roster(&room, pix);
         let mode = self.room_mode(&room);
         let path = self.paths.get(&room).map_or(crate::api::Path::Sfu, |r| r.path);
         self.signal(pix, Signal::Joined { room, mode, path, you, others });

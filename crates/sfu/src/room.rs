@@ -90,12 +90,7 @@ impl Sfu {
         self.stats.rooms = self.rooms.len() as u64;
         let path = self.update_path(&room, room_mode, Some(pix));
 
-        let others_info = others
-            .iter()
-            .filter_map(|&o| self.participants.get(o))
-            .filter(|p| p.announced)
-            .map(Participant::info)
-            .collect();
+        let others_info = self.roster(&room, pix);
         self.signal(pix, Signal::Joined { room: room.clone(), mode: room_mode, path, you: you.clone(), others: others_info });
         if role != Role::Member {
             // A viewer is not shown to the room, and what it receives is bound when its offer
@@ -415,6 +410,16 @@ impl Sfu {
             .filter_map(|o| o.mid().map(|mid| (mid.to_string(), o.publisher.clone(), o.track.clone())))
             .collect();
         self.signal(pix, Signal::Offer { id, sdp: offer.to_sdp_string(), tracks });
+    }
+
+    /// The participants of `room` shown to `pix` in a `Joined`: the others that are announced.
+    pub(crate) fn roster(&self, room: &str, pix: Pix) -> Vec<crate::api::ParticipantInfo> {
+        self.members(room, Some(pix))
+            .into_iter()
+            .filter_map(|o| self.participants.get(o))
+            .filter(|o| o.announced)
+            .map(Participant::info)
+            .collect()
     }
 
     /// The other members of `room`.
