@@ -1,6 +1,6 @@
 // File transfer over the client's reliable data channel (protocol.js `send`), through the
-// server, to the room or to one participant (docs/protocol.md, "Files"). No DOM here: the chat
-// panel (chat.js) draws the transfers.
+// server or, in a peer-to-peer room, directly, to the room or to one participant
+// (docs/protocol.md, "Files"). No DOM here: the chat panel (chat.js) draws the transfers.
 //
 // The sender reads the file a slice at a time, so memory stays bounded whatever its size, and
 // sends it in chunks of CHUNK bytes, held back three ways: by the data channel's queue

@@ -8,6 +8,10 @@
 // sources and mute states by mid (`tracks`). The remote tracks reach the app as those of the
 // server do: `remotetrack`/`remotetrackended` and `track_*` events, and entries (ids `p2p-<mid>`)
 // in the participant's `tracks`.
+//
+// Each connection also carries the two data channels of protocol.js's `send`, pre-negotiated
+// (ids 0 and 1, made by both sides), so that data between two participants rides the direct
+// connection while it is open (docs/protocol.md, "Data on direct connections").
 
 import { FlowWatch } from './flow.js';
 
@@ -40,6 +44,14 @@ const POLITE_START_MS = 1_000;
  * of a new downlink sometimes pauses a video it has just started.
  */
 const SERVER_SETTLE_MS = 1_000;
+/**
+ * A direct connection no longer needed for media closes only once its data channels have sent
+ * what was queued, so that no data message is lost by a switch of paths; it looks again this often.
+ */
+const DATA_DRAIN_CHECK_MS = 250;
+/** Data channel labels and stream ids (the same labels as the channels to the server). */
+const DIRECT_RELIABLE = { label: 'confab', id: 0 };
+const DIRECT_LOSSY = { label: 'confab-lossy', id: 1 };
 
 /** The ids of remote tracks received directly: `p2p-<mid>`, never an id of the server's. */
 export const DIRECT_TRACK_PREFIX = 'p2p-';
@@ -73,6 +85,9 @@ export const DIRECT_TRACK_PREFIX = 'p2p-';
  * @property {() => boolean} publishing whether we publish our tracks to the server
  * @property {() => void} stopPublishing stop publishing our tracks to the server
  * @property {(state: PathState) => void} onState the path state changed
+ * @property {(from: string, reliable: boolean, raw: unknown) => void} onData a message on a
+ *   direct data channel
+ * @property {() => void} onDataLow a direct reliable channel's queue fell under its threshold
  */
 
 /**
@@ -104,6 +119,24 @@ export class Mesh {
     this.mode = mode;
     this.path = path;
     this.state = path;
+  }
+
+  /**
+   * The open direct data channel to `id`, reliable or not; null when there is none.
+   * @param {string} id
+   * @param {boolean} reliable
+   * @returns {RTCDataChannel | null}
+   */
+  channel(id, reliable) {
+    const ch = this.peers.get(id)?.channels?.[reliable ? 'reliable' : 'lossy'];
+    return ch && ch.readyState === 'open' ? ch : null;
+  }
+
+  /** The most bytes queued on any direct reliable channel (for back-pressure). */
+  bufferedAmount() {
+    let most = 0;
+    for (const p of this.peers.values()) most = Math.max(most, p.channels?.reliable.bufferedAmount ?? 0);
+    return most;
   }
 
   /** The direct connections by participant id (for stats and tests). */
@@ -209,7 +242,10 @@ export class Mesh {
     for (const p of [...this.peers.values()]) {
       if (this.path === 'sfu') {
         if (p.told !== 'sfu' && this.#serverSettled(p)) p.tell('sfu');
-        if (p.told === 'sfu' && p.heard === 'sfu') p.close(true);
+        if (p.told === 'sfu' && p.heard === 'sfu') {
+          if (p.dataDrained()) p.close(true);
+          else setTimeout(() => this.check(), DATA_DRAIN_CHECK_MS);
+        }
       } else if (p.told !== 'p2p' && this.#directDelivers(p)) {
         p.tell('p2p');
       }
@@ -298,6 +334,10 @@ class Peer {
   closed = false;
   /** Incoming signals, handled one at a time. @type {Promise<void>} */
   #chain = Promise.resolve();
+  /** The data channels, made with the first of our tracks (see `start`). @type {{reliable: RTCDataChannel, lossy: RTCDataChannel} | null} */
+  channels = null;
+  /** Since when the data channels have had nothing queued (see `dataDrained`). @type {number | null} */
+  #drainedSince = null;
   /** Our sending transceiver of each local track. @type {Map<MeshLocal, RTCRtpTransceiver>} */
   transceivers = new Map();
   /** What the peer last said of its sending m-lines, by mid. @type {Map<string, PublishedTrackMeta>} */
@@ -355,12 +395,49 @@ class Peer {
     else this.#startTimer = setTimeout(() => this.start(), POLITE_START_MS);
   }
 
-  /** Send our local tracks on this connection (once). */
+  /** Send our local tracks on this connection, and open its data channels (once). */
   start() {
     clearTimeout(this.#startTimer);
     if (this.started || this.closed) return;
     this.started = true;
+    this.#openData();
     for (const local of this.mesh.host.locals()) this.addLocal(local);
+  }
+
+  /**
+   * The data channels, pre-negotiated: each side makes them with the same ids, so neither waits
+   * for the other's to be announced. The first side's offer carries the SCTP m-line; the
+   * other's, made after it answered, adds nothing to negotiate.
+   */
+  #openData() {
+    const host = this.mesh.host;
+    const reliable = this.pc.createDataChannel(DIRECT_RELIABLE.label, { negotiated: true, id: DIRECT_RELIABLE.id });
+    const lossy = this.pc.createDataChannel(DIRECT_LOSSY.label, { negotiated: true, id: DIRECT_LOSSY.id, ordered: false, maxRetransmits: 0 });
+    this.channels = { reliable, lossy };
+    reliable.bufferedAmountLowThreshold = 256 * 1024;
+    reliable.onbufferedamountlow = () => host.onDataLow();
+    for (const ch of [reliable, lossy]) {
+      ch.binaryType = 'arraybuffer';
+      ch.onmessage = (ev) => {
+        if (!this.closed) host.onData(this.id, ch === reliable, ev.data);
+      };
+    }
+  }
+
+  /**
+   * Whether nothing has waited to be sent on the data channels for DATA_DRAIN_CHECK_MS (what
+   * left the queue last has had that time to be acknowledged before the connection closes).
+   */
+  dataDrained() {
+    const ch = this.channels;
+    if (!ch || (ch.reliable.readyState !== 'open' && ch.lossy.readyState !== 'open')) return true;
+    if (ch.reliable.bufferedAmount > 0 || ch.lossy.bufferedAmount > 0) {
+      this.#drainedSince = null;
+      return false;
+    }
+    const now = performance.now();
+    this.#drainedSince ??= now;
+    return now - this.#drainedSince >= DATA_DRAIN_CHECK_MS;
   }
 
   /** @param {MeshLocal} local */
@@ -628,6 +705,9 @@ class Peer {
     pc.onicecandidate = null;
     pc.ontrack = null;
     pc.onconnectionstatechange = null;
+    if (this.channels) {
+      for (const ch of [this.channels.reliable, this.channels.lossy]) ch.onmessage = ch.onbufferedamountlow = null;
+    }
     pc.close();
     for (const mid of [...this.remote.keys()]) this.#end(mid);
     if (this.mesh.peers.get(this.id) === this) this.mesh.peers.delete(this.id);

@@ -142,6 +142,8 @@ const LEAVE_GRACE_MS = 1_000;
  * @property {string | Uint8Array} data as sent: text stays text, binary comes as bytes
  * @property {boolean} reliable whether it came on the reliable, ordered channel
  * @property {boolean} private whether it was sent to named participants rather than the room
+ * @property {boolean} direct whether it came on a direct connection (a `p2p` or `auto` room)
+ *   rather than through the server
  */
 
 /** Data channel labels and frame flags (docs/protocol.md, "Data channels"). */
@@ -1035,6 +1037,8 @@ export class ConfabClient extends EventTarget {
       publishing: () => this.#toServer,
       stopPublishing: () => this.#stopServerMedia(),
       onState: (path) => this.#emit('mediapath', { path }),
+      onData: (from, reliable, raw) => this.#onData(reliable, raw, from),
+      onDataLow: () => this.#emit('databufferedamountlow', {}),
     }, this.mode === 'p2p' ? 'p2p' : 'auto', this.path);
   }
 
@@ -1149,40 +1153,76 @@ export class ConfabClient extends EventTarget {
     }
   }
 
-  /** Whether `send` can send now (both data channels are open). */
+  /** Whether `send` can send now (both data channels to the server are open). */
   get dataOpen() {
     return this.#channels?.reliable.readyState === 'open' && this.#channels.lossy.readyState === 'open';
   }
 
-  /** Bytes queued on the reliable data channel, not yet sent (for back-pressure). */
+  /**
+   * Bytes queued on the reliable data channels, not yet sent (for back-pressure): the most on
+   * any of them, the server's and the direct ones alike.
+   */
   get dataBufferedAmount() {
-    return this.#channels?.reliable.bufferedAmount ?? 0;
+    return Math.max(this.#channels?.reliable.bufferedAmount ?? 0, this.mesh?.bufferedAmount() ?? 0);
   }
 
   /**
-   * Send a data message through the server to everyone else in the room, or to the
-   * participants named in `to`. Text arrives as text, bytes as bytes, tagged with our id (the
-   * `data` event). `reliable` (default true): ordered and retransmitted; false: unordered and
-   * possibly lost, for state that is sent often (cursors, levels). A message is at most
-   * MAX_DATA_MESSAGE bytes, header included; the server also limits each sender's rate (see
-   * docs/protocol.md). Returns false when the channels are not open yet (see `dataopen`).
+   * The direct data channels to every recipient, when each of them has one open; else null (the
+   * message goes through the server).
+   * @param {string[]} ids the recipients (everyone else in the room when empty)
+   * @param {boolean} reliable
+   * @returns {RTCDataChannel[] | null}
+   */
+  #directChannels(ids, reliable) {
+    const mesh = this.mesh;
+    if (!mesh) return null;
+    const to = ids.length ? ids : [...this.participants.keys()];
+    if (to.length === 0) return null;
+    const channels = [];
+    for (const id of to) {
+      const ch = mesh.channel(id, reliable);
+      if (!ch) return null;
+      channels.push(ch);
+    }
+    return channels;
+  }
+
+  /**
+   * Send a data message to everyone else in the room, or to the participants named in `to`.
+   * Text arrives as text, bytes as bytes, tagged with our id (the `data` event). `reliable`
+   * (default true): ordered and retransmitted; false: unordered and possibly lost, for state that
+   * is sent often (cursors, levels). A message is at most MAX_DATA_MESSAGE bytes, header
+   * included; the server also limits each sender's rate (see docs/protocol.md). In a `p2p` or
+   * `auto` room a message rides the direct connections when every recipient has one open, and
+   * goes through the server otherwise. Returns false when no channel is open yet (see
+   * `dataopen`).
    * @param {string | ArrayBuffer | ArrayBufferView} data
    * @param {{reliable?: boolean, to?: string | string[]}} [options]
    * @returns {boolean}
    */
   send(data, { reliable = true, to } = {}) {
+    const names = to === undefined ? [] : Array.isArray(to) ? to : [to];
+    const direct = this.#directChannels(names, reliable);
     const channel = reliable ? this.#channels?.reliable : this.#channels?.lossy;
-    if (!channel || channel.readyState !== 'open') return false;
+    if (!direct && (!channel || channel.readyState !== 'open')) return false;
     const text = typeof data === 'string';
     const payload = text
       ? new TextEncoder().encode(data)
       : data instanceof ArrayBuffer
         ? new Uint8Array(data)
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const ids = (to === undefined ? [] : Array.isArray(to) ? to : [to]).map((id) => new TextEncoder().encode(id));
+    const ids = names.map((id) => new TextEncoder().encode(id));
     if (ids.length > 64 || ids.some((id) => id.length > 255)) throw new RangeError('send: at most 64 recipients, with ids of at most 255 bytes');
     const size = 2 + ids.reduce((n, id) => n + 1 + id.length, 0) + payload.length;
     if (size > MAX_DATA_MESSAGE) throw new RangeError(`send: a data message of ${size} bytes is over the ${MAX_DATA_MESSAGE}-byte limit`);
+    if (direct) {
+      // To a peer directly: flags, no sender id (the connection says who), the payload.
+      const frame = new Uint8Array(2 + payload.length);
+      frame[0] = (text ? DATA_TEXT : 0) | (names.length ? DATA_PRIVATE : 0);
+      frame.set(payload, 2);
+      for (const ch of direct) ch.send(frame);
+      return true;
+    }
     const frame = new Uint8Array(size);
     frame[0] = text ? DATA_TEXT : 0;
     frame[1] = ids.length;
@@ -1193,24 +1233,26 @@ export class ConfabClient extends EventTarget {
       at += id.length;
     }
     frame.set(payload, at);
-    channel.send(frame);
+    /** @type {RTCDataChannel} */ (channel).send(frame);
     return true;
   }
 
   /**
-   * A frame from the server: flags, sender id, payload.
+   * A data frame: flags, sender id, payload. From the server the sender id is set; on a direct
+   * connection it is empty, and `peer` (the other end) is the sender.
    * @param {boolean} reliable
    * @param {unknown} raw
+   * @param {string} [peer] the participant at the other end of a direct connection
    */
-  #onData(reliable, raw) {
+  #onData(reliable, raw, peer) {
     if (!(raw instanceof ArrayBuffer) || raw.byteLength < 2) return;
     const bytes = new Uint8Array(raw);
     const len = bytes[1];
-    if (bytes.length < 2 + len) return;
-    const from = new TextDecoder().decode(bytes.subarray(2, 2 + len));
+    if (bytes.length < 2 + len || (peer !== undefined && len !== 0)) return;
+    const from = peer ?? new TextDecoder().decode(bytes.subarray(2, 2 + len));
     const payload = bytes.subarray(2 + len);
     const data = bytes[0] & DATA_TEXT ? new TextDecoder().decode(payload) : payload.slice();
-    this.#emit('data', { from, data, reliable, private: (bytes[0] & DATA_PRIVATE) !== 0 });
+    this.#emit('data', { from, data, reliable, private: (bytes[0] & DATA_PRIVATE) !== 0, direct: peer !== undefined });
   }
 
   /** Send our local description, an offer, with what its sending m-lines carry. */

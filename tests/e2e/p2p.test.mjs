@@ -1,10 +1,12 @@
 // Peer-to-peer rooms (docs/protocol.md, "Peer-to-peer rooms"): a `p2p` room of two, three and
-// four pages whose media goes directly between the browsers while the server forwards no RTP;
+// four pages whose media goes directly between the browsers while the server forwards no RTP,
+// and whose chat, files and other data go directly too, the server relaying none;
 // an `auto` room going 2 -> 3 -> 2 participants, switching between direct connections and the
 // server without a visible freeze; a participant that never answers an offer; and `signal`
 // refused across rooms.
 
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import {
@@ -195,13 +197,95 @@ test('a p2p room of 2, 3 and 4: media goes directly, the server forwards none', 
   assert.equal(afterStats.rtp_in - before.rtp_in, 0, 'the server received no RTP');
   assert.equal(afterStats.rtp_forwarded - before.rtp_forwarded, 0, 'the server forwarded no RTP');
   assert.equal(afterStats.tracks, 0, 'nothing is published on the server');
-  // The data channels still go through the server: a chat message arrives.
-  const [ada, grace] = people;
+});
+
+/** Record the `data` events of a page (window.__data) and its file transfers (window.__files). */
+function recordData() {
+  const w = /** @type {any} */ (window);
+  w.__data = [];
+  w.confab.client.addEventListener('data', (/** @type {CustomEvent} */ ev) => {
+    const d = ev.detail;
+    w.__data.push({ from: d.from, text: typeof d.data === 'string' ? d.data : null, bytes: typeof d.data === 'string' ? d.data.length : d.data.length, direct: d.direct, private: d.private, reliable: d.reliable });
+  });
+  w.__files = [];
+  w.confab.files.addEventListener('update', (/** @type {CustomEvent} */ ev) => {
+    const t = ev.detail;
+    w.__files.push({ name: t.name, direction: t.direction, state: t.state, done: t.done });
+  });
+}
+
+/**
+ * The SHA-256, size and check of the file `name` received by the page, once it is done.
+ * @param {string} name
+ */
+async function receivedDigest(name) {
+  const w = /** @type {any} */ (window);
+  const t = [...w.confab.files.transfers.values()].find((x) => x.direction === 'in' && x.name === name && x.state === 'done');
+  if (!t) return null;
+  const d = await crypto.subtle.digest('SHA-256', await t.blob.arrayBuffer());
+  return { sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join(''), size: t.blob.size, verified: t.verified };
+}
+
+test('in a p2p room, chat, a file and unreliable data ride the direct connections: the server relays no data', { timeout: 120_000 }, async (t) => {
+  const room = 'e2e-p2p-data';
+  /** @type {Person[]} */
+  const people = [];
+  t.after(() => closeAll('data', people));
+  for (const name of ['Ada', 'Grace', 'Linus']) people.push(await join(room, name, people.length === 0 ? { mode: 'p2p' } : {}));
+  const [ada, grace, linus] = people;
+  for (const p of people) {
+    const others = othersOf(p, people);
+    await until(`${p.name}'s direct data channels to open`, () => p.page.evaluate((ids) => {
+      const c = window.confab.client;
+      return ids.every((id) => c?.mesh?.channel(id, true) && c.mesh.channel(id, false));
+    }, others), { timeout: 20_000 });
+    await p.page.evaluate(recordData);
+  }
+  const before = await serverStats();
+
+  // Chat, through the page, from Ada to the room and from Grace back.
   await ada.page.click('#chat-button');
-  await ada.page.fill('#chat-input', 'hello over the server');
+  await ada.page.fill('#chat-input', 'hello, directly');
   await ada.page.press('#chat-input', 'Enter');
-  await grace.page.click('#chat-button');
-  await until('Grace to get the chat message', async () => (await grace.page.locator('#chat-log').textContent())?.includes('hello over the server'), { timeout: 10_000 });
+  for (const p of [grace, linus]) {
+    await p.page.click('#chat-button');
+    await until(`${p.name} to show Ada's chat message`, async () => (await p.page.locator('#chat-log').textContent())?.includes('hello, directly'), { timeout: 10_000 });
+  }
+  await grace.page.fill('#chat-input', 'and back');
+  await grace.page.press('#chat-input', 'Enter');
+  await until('Ada to show Grace\'s answer', async () => (await ada.page.locator('#chat-log').textContent())?.includes('and back'), { timeout: 10_000 });
+
+  // Bytes on the unreliable channel, to Linus alone.
+  await grace.page.evaluate((to) => window.confab.client?.send(new Uint8Array([1, 2, 3, 4, 5]), { reliable: false, to }), linus.id);
+
+  // A 5 MB file from Linus to the room.
+  const content = randomBytes(5 * 1024 * 1024);
+  const sha = createHash('sha256').update(content).digest('hex');
+  const t0 = Date.now();
+  await linus.page.setInputFiles('#chat-file', { name: 'direct.bin', mimeType: 'application/octet-stream', buffer: content });
+  for (const p of [ada, grace]) {
+    const got = await until(`${p.name} to receive direct.bin`, () => p.page.evaluate(receivedDigest, 'direct.bin'), { timeout: 60_000, interval: 300 });
+    assert.deepEqual(got, { sha256: sha, size: content.length, verified: true }, `${p.name} has the file, byte for byte`);
+  }
+  t.diagnostic(`5 MB from Linus to two others directly in ${Date.now() - t0} ms from setInputFiles`);
+  await until('Linus\'s transfer to finish', () => linus.page.evaluate(() => /** @type {any} */ (window).__files.some((/** @type {any} */ u) => u.name === 'direct.bin' && u.state === 'done')), { timeout: 20_000 });
+
+  // Every message came directly, tagged with its sender; the unreliable one to Linus alone.
+  /** @type {Record<string, any[]>} */
+  const got = {};
+  for (const p of people) got[/** @type {string} */ (p.name)] = await p.page.evaluate(() => /** @type {any} */ (window).__data);
+  for (const [name, list] of Object.entries(got)) {
+    assert.ok(list.length > 0, `${name} got data`);
+    assert.deepEqual(list.filter((d) => !d.direct), [], `${name}: every data message came on a direct connection`);
+  }
+  assert.ok(got.Grace.some((d) => d.from === ada.id && d.text?.includes('hello, directly')), 'Grace got Ada\'s message from Ada');
+  assert.ok(got.Ada.some((d) => d.from === grace.id && d.text?.includes('and back')), 'Ada got Grace\'s answer from Grace');
+  assert.deepEqual(got.Linus.filter((d) => !d.reliable), [{ from: grace.id, text: null, bytes: 5, direct: true, private: true, reliable: false }]);
+  assert.deepEqual([...got.Ada, ...got.Grace].filter((d) => !d.reliable), [], 'nobody else got the unreliable message');
+  const after = await serverStats();
+  t.diagnostic(`server data counters: in ${before.data_in} -> ${after.data_in}, out ${before.data_out} -> ${after.data_out}`);
+  assert.equal(after.data_in - before.data_in, 0, 'the server received no data message');
+  assert.equal(after.data_out - before.data_out, 0, 'the server delivered no data message');
 });
 
 test('in a p2p room, mute, a shared screen and a new camera reach the direct connection', { timeout: 90_000 }, async (t) => {
@@ -367,6 +451,20 @@ function holdGaps(t, what, pair, t0, read) {
  */
 const directCount = (p) => p.page.evaluate(() => window.confab.client?.mesh?.connections().size ?? -1);
 
+/**
+ * Send `text` from `from` to `to` (by `send`) and tell how it arrived.
+ * @param {Person} from
+ * @param {Person} to with recordData installed
+ * @param {string} text
+ * @returns {Promise<'direct' | 'server'>}
+ */
+async function dataRoute(from, to, text) {
+  assert.ok(await from.page.evaluate(([id, text]) => window.confab.client?.send(text, { to: id }), [/** @type {string} */ (to.id), text]), `${from.name} could send`);
+  const got = await until(`${to.name} to receive '${text}'`, () => to.page.evaluate((text) => /** @type {any} */ (window).__data.find((/** @type {any} */ d) => d.text === text), text), { timeout: 10_000, interval: 100 });
+  assert.equal(got.from, from.id);
+  return got.direct ? 'direct' : 'server';
+}
+
 test('an auto room switches 2 -> 3 -> 2 between direct and server paths without freezing', { timeout: 170_000 }, async (t) => {
   const room = 'e2e-auto';
   /** @type {Person[]} */
@@ -384,6 +482,9 @@ test('an auto room switches 2 -> 3 -> 2 between direct and server paths without 
     await pathShown(p, 'p2p');
   }
   assert.equal((await serverStats()).tracks, 0, 'with two, nothing is published on the server');
+  for (const p of pair) await p.page.evaluate(recordData);
+  await until('the direct data channels to open', () => ada.page.evaluate((id) => !!window.confab.client?.mesh?.channel(id, true), grace.id), { timeout: 10_000 });
+  assert.equal(await dataRoute(ada, grace, 'with two'), 'direct', 'with two, data goes directly');
 
   // Three: through the server.
   for (const p of pair) await p.page.evaluate(() => /** @type {any} */ (window).__gaps.start());
@@ -407,6 +508,7 @@ test('an auto room switches 2 -> 3 -> 2 between direct and server paths without 
   t.diagnostic(`2 -> 3: every page said "sfu" ${sfuAt - toSfu} ms after Linus's page opened; the machine stood still ${stalledBetween(toSfu, sfuAt)} ms`);
   t.diagnostic(`2 -> 3 gaps: ${holdGaps(t, '2 -> 3', pair, toSfu, gapsToSfu)}`);
   assert.equal(await ada.page.getAttribute('#path', 'title'), 'Media goes through the server');
+  assert.equal(await dataRoute(ada, grace, 'with three'), 'server', 'with three, data goes through the server');
 
   // Two again: directly, and nothing left on the server.
   for (const p of pair) await p.page.evaluate(() => /** @type {any} */ (window).__gaps.start());
@@ -424,6 +526,8 @@ test('an auto room switches 2 -> 3 -> 2 between direct and server paths without 
     const toServer = await p.page.evaluate(() => window.confab.client?.localTracks.filter((l) => l.transceiver !== null).length);
     assert.equal(toServer, 0, `${p.name} sends nothing to the server`);
   }
+  await until('the direct data channels to open again', () => ada.page.evaluate((id) => !!window.confab.client?.mesh?.channel(id, true), grace.id), { timeout: 10_000 });
+  assert.equal(await dataRoute(ada, grace, 'two again'), 'direct', 'with two again, data goes directly');
   t.diagnostic(`3 -> 2: every page said "p2p" ${p2pAt - toP2p} ms after Leave; the machine stood still ${stalledBetween(toP2p, p2pAt)} ms`);
   t.diagnostic(`3 -> 2 gaps: ${holdGaps(t, '3 -> 2', pair, toP2p, gapsToP2p)}`);
 
