@@ -262,6 +262,8 @@ export class ConfabClient extends EventTarget {
   #subscriptions = new Map();
   /** "participant\u0000track" -> last `stream_state` of that remote track. @type {Map<string, StreamStateMessage>} */
   #streamStates = new Map();
+  /** When each of those arrived (Date.now()). @type {Map<string, number>} */
+  #streamStateTimes = new Map();
   /** The data channels to the server, once made. @type {{reliable: RTCDataChannel, lossy: RTCDataChannel} | null} */
   #channels = null;
   /** Per sender, the last of its `setParameters` calls, so that they never interleave. */
@@ -613,6 +615,16 @@ export class ConfabClient extends EventTarget {
     return this.#streamStates.get(trackKey(participant, track)) ?? null;
   }
 
+  /**
+   * When (Date.now()) the last `stream_state` for a remote track arrived, or null.
+   * @param {string} participant
+   * @param {string} track
+   * @returns {number | null}
+   */
+  streamStateTime(participant, track) {
+    return this.#streamStateTimes.get(trackKey(participant, track)) ?? null;
+  }
+
   /** Send a `ping` now (one is sent every 10 s anyway). */
   ping() {
     const id = ++this.#pingId;
@@ -942,6 +954,7 @@ export class ConfabClient extends EventTarget {
       }
       case 'stream_state':
         this.#streamStates.set(trackKey(msg.participant, msg.track), msg);
+        this.#streamStateTimes.set(trackKey(msg.participant, msg.track), Date.now());
         if (this.mesh && msg.state === 'paused') this.#pausedByServer(trackKey(msg.participant, msg.track));
         this.#emit('stream_state', msg);
         this.mesh?.check();
@@ -1317,7 +1330,7 @@ export class ConfabClient extends EventTarget {
    * @param {string | null} track
    */
   #forgetRemote(participant, track) {
-    for (const map of [this.#subscriptions, this.#streamStates]) {
+    for (const map of [this.#subscriptions, this.#streamStates, this.#streamStateTimes]) {
       if (track !== null) {
         map.delete(trackKey(participant, track));
         continue;

@@ -135,7 +135,9 @@
  * @property {'active' | 'paused'} state
  * @property {string | null} layer the simulcast layer forwarded
  * @property {string} reason why it last changed
- * @property {number | null} estimate the server's estimate of this page's downlink, bit/s
+ * @property {number | null} estimate the server's estimate of this page's downlink, bit/s, when
+ *   it last changed what it sends of the track
+ * @property {number | null} age how long ago that was, ms
  */
 
 /**
@@ -187,6 +189,7 @@
  * @property {ReadonlyMap<string, TrackRef>} mids mid -> remote track, as the server said
  * @property {ReadonlyMap<string, ParticipantInfo>} participants
  * @property {(participant: string, track: string) => StreamStateMessage | null} streamState
+ * @property {(participant: string, track: string) => number | null} streamStateTime when it arrived (Date.now())
  * @property {number | null} signalingRttMs
  */
 
@@ -221,6 +224,7 @@ export function contextOf(client) {
     mids: client.mids,
     participants: client.participants,
     streamState: (p, t) => client.streamState(p, t),
+    streamStateTime: (p, t) => client.streamStateTime(p, t),
     signalingRttMs: client.rttMs,
   };
 }
@@ -420,6 +424,7 @@ function inboundTrack(report, previous, s, ref, source, context) {
   const prior = stat(previous, s.id);
   const video = s.kind === 'video';
   const state = video ? context.streamState(ref.participant, ref.track) : null;
+  const stateAt = video ? context.streamStateTime(ref.participant, ref.track) : null;
   return {
     mid: /** @type {string} */ (s.mid),
     track: ref.track,
@@ -443,6 +448,7 @@ function inboundTrack(report, previous, s, ref, source, context) {
       layer: state.layer,
       reason: state.reason,
       estimate: state.estimate,
+      age: stateAt === null ? null : Math.max(0, Date.now() - stateAt),
     },
   };
 }

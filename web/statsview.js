@@ -166,6 +166,16 @@ function renderOutbound(t, trends) {
 }
 
 /**
+ * How long ago, as ", 12 s ago" ('' when not known).
+ * @param {number | null} ms
+ */
+function formatAge(ms) {
+  if (ms === null) return '';
+  const sec = Math.round(ms / 1000);
+  return sec < 90 ? `, ${sec} s ago` : `, ${Math.round(sec / 60)} min ago`;
+}
+
+/**
  * @param {InboundTrack} t
  * @param {{trends: Trends, key: string, who: string} | null} trends its series, and whose it is
  */
@@ -190,7 +200,7 @@ function renderInbound(t, trends) {
       ['Server sends', 'server-state', s ? s.state : 'nothing said yet'],
       ['Forwarded layer', 'layer', s?.layer ?? '—'],
       ['Last change', 'reason', s ? REASON_TEXT[s.reason] ?? s.reason : '—'],
-      ['Your downlink (server\'s estimate)', 'estimate', s ? (s.estimate === null ? 'not known yet' : formatBitrate(s.estimate)) : '—'],
+      ['Your downlink (server\'s estimate at that change)', 'estimate', s ? (s.estimate === null ? 'not known yet' : `${formatBitrate(s.estimate)}${formatAge(s.age)}`) : '—'],
     );
   } else {
     rows.push(

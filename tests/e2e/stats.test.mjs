@@ -115,7 +115,7 @@ const resolution = (s) => {
 };
 /** `850 kbit/s`, `2.40 Mbit/s` -> bit/s; null for anything else. @param {string | undefined} s */
 const bitrate = (s) => {
-  const m = /^([\d.]+) (k|M)bit\/s$/.exec(s ?? '');
+  const m = /^([\d.]+) (k|M)bit\/s(, \d+ (s|min) ago)?$/.exec(s ?? '');
   return m ? Number(m[1]) * (m[2] === 'M' ? 1e6 : 1e3) : null;
 };
 /** `20 fps` -> 20. @param {string | undefined} s */
@@ -189,7 +189,7 @@ test('the stats panel shows the connection, the sent layers and the media receiv
       && (bitrate(v.bitrate) ?? 0) > 0
       && v['server-state'] === 'active'
       && !!tileLayer && v.layer === tileLayer
-      && bitrate(v.estimate) !== null
+      && bitrate(v.estimate) !== null && / \d+ s ago$/.test(v.estimate)
       && (bitrate(audio.fields.bitrate) ?? 0) > 0;
     return ok ? { entry, tileLayer } : null;
   }, { timeout: 60_000, interval: 500 });
