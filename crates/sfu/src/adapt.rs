@@ -199,6 +199,11 @@ impl Sfu {
                 (None, _) => false,
             };
             out.forwarder.set_target(target);
+            if down && target.is_some() {
+                // Until the lower layer's keyframe, the layer left sends its base temporal layer
+                // only (VP8 with temporal layers: about 40 % of its rate).
+                out.forwarder.thin_until_switch();
+            }
             if plan.congested && down {
                 // The old layer only adds to a full queue, and the new layer's keyframe would
                 // wait behind it (and be dropped with it): stop it now. The picture holds

@@ -19,9 +19,24 @@
 //!   then the current layer (if any) goes on, so a switch never shows a frozen frame;
 //! - packets older than the run's start, or of another layer, are dropped.
 //!
+//! Within a run, VP8 temporal layers above the *temporal cap* are dropped (a lower frame rate
+//! for less bandwidth). Going down takes effect at the next frame; going up only at a frame of
+//! the next temporal layer with its layer-sync bit (it references the base layer only), or at a
+//! keyframe. What is dropped on purpose leaves no gap: each dropped packet takes one off the
+//! sequence delta, each dropped frame one off the PictureID delta. The ranges dropped are
+//! remembered (the last [`DROP_MEMORY`]), so a late packet (a retransmission, a reordering)
+//! still gets the numbers of its place, and a late packet of a dropped range is dropped again.
+//!
 //! Sequence numbers are extended (64-bit, no wrap); RTP timestamps wrap at 32 bits.
 
+use std::collections::VecDeque;
 use std::time::Instant;
+
+/// How many ranges of packets dropped for their temporal layer a forwarder remembers, to number
+/// late packets: at 30 frames a second with every other frame dropped, about four seconds.
+pub const DROP_MEMORY: usize = 64;
+/// A temporal cap that forwards every temporal layer.
+pub const ALL_TEMPORAL: u8 = u8::MAX;
 
 /// What to do with one incoming packet for one outgoing stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +68,11 @@ pub enum DropReason {
     AwaitingKeyframe,
     /// The packet belongs to a layer that is not forwarded.
     OtherLayer,
-    /// The packet predates the current run (it was sent before a pause or switch).
+    /// The packet predates the current run (it was sent before a pause or switch), or is too
+    /// late to be numbered.
     Stale,
+    /// The packet's VP8 temporal layer is above the temporal cap.
+    TemporalLayer,
 }
 
 /// The VP8 payload descriptor ids that must continue across runs.
@@ -84,8 +102,22 @@ pub struct PacketIn {
     pub layer: u8,
     /// VP8 ids, for VP8 packets that carry a 15-bit PictureID.
     pub vp8: Option<Vp8Ids>,
+    /// The VP8 temporal layer of its frame (TID) and its layer-sync bit (Y), when it has them.
+    pub temporal: Option<(u8, bool)>,
+    /// Whether this is the first packet of a frame.
+    pub frame_start: bool,
     /// When it arrived.
     pub arrival: Instant,
+}
+
+/// A range of incoming sequence numbers dropped for their temporal layer, and the deltas that
+/// apply after it.
+#[derive(Debug, Clone, Copy)]
+struct Dropped {
+    from: u64,
+    to: u64,
+    seq_delta: u64,
+    picture_delta: u16,
 }
 
 /// Decision state for one outgoing stream. See the module docs.
@@ -112,6 +144,21 @@ pub struct Forwarder {
     last: Option<LastSent>,
     /// The VP8 ids of the newest packet sent.
     last_vp8: Option<Vp8Ids>,
+    /// The highest temporal layer wanted, and the one forwarded now (see the module docs).
+    temporal_target: u8,
+    temporal_cap: u8,
+    /// The highest incoming sequence number of the run, forwarded or dropped.
+    highest_in: Option<u64>,
+    /// Ranges dropped for their temporal layer, oldest first (at most [`DROP_MEMORY`]).
+    dropped: VecDeque<Dropped>,
+    /// Late packets below this cannot be numbered any more; from it to the first range of
+    /// `dropped`, these deltas apply.
+    floor: u64,
+    floor_deltas: (u64, u16),
+    /// The PictureID of the last frame dropped for its temporal layer.
+    last_dropped_picture: Option<u16>,
+    /// The temporal target is 0 only until the next run (see [`Forwarder::thin_until_switch`]).
+    thin: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,7 +184,39 @@ impl Forwarder {
             run_start: 0,
             last: None,
             last_vp8: None,
+            temporal_target: ALL_TEMPORAL,
+            temporal_cap: ALL_TEMPORAL,
+            highest_in: None,
+            dropped: VecDeque::new(),
+            floor: 0,
+            floor_deltas: (0, 0),
+            last_dropped_picture: None,
+            thin: false,
         }
+    }
+
+    /// Forward VP8 temporal layers up to `tid` ([`ALL_TEMPORAL`]: all of them). Lower takes
+    /// effect at the next frame, higher at the next layer-sync frame or keyframe.
+    pub fn set_temporal(&mut self, tid: u8) {
+        self.temporal_target = tid;
+    }
+
+    /// Forward only the base temporal layer until the next run starts (a layer switch or a
+    /// resume), then every layer again: a spatial down-switch waits for the lower layer's
+    /// keyframe, and meanwhile the layer it leaves costs a fraction of its rate.
+    pub fn thin_until_switch(&mut self) {
+        self.temporal_target = 0;
+        self.thin = true;
+    }
+
+    /// The highest temporal layer wanted.
+    pub fn temporal_target(&self) -> u8 {
+        self.temporal_target
+    }
+
+    /// The highest temporal layer forwarded now.
+    pub fn temporal(&self) -> u8 {
+        self.temporal_cap
     }
 
     /// Whether the forwarder waits for a keyframe of its target layer.
@@ -158,6 +237,12 @@ impl Forwarder {
     /// Forward `layer` from now on (`None`: nothing). Video switches at the target layer's next
     /// keyframe; until then the current layer goes on. Pausing takes effect at once.
     pub fn set_target(&mut self, layer: Option<u8>) {
+        if self.thin && layer.is_some() && layer == self.current {
+            // The down-switch is called off: every temporal layer again (from the next
+            // layer-sync frame or keyframe).
+            self.thin = false;
+            self.temporal_target = ALL_TEMPORAL;
+        }
         self.target = layer;
         if layer.is_none() {
             self.current = None;
@@ -193,11 +278,33 @@ impl Forwarder {
         if packet.seq < self.run_start {
             return Decision::Drop(DropReason::Stale);
         }
+        let (seq_delta, picture_delta) = if self.highest_in.is_some_and(|h| packet.seq <= h) {
+            // Late: the numbers of its place, unless its place was dropped.
+            if packet.temporal.is_some_and(|(tid, _)| tid > self.temporal_cap) {
+                return Decision::Drop(DropReason::TemporalLayer);
+            }
+            match self.deltas_at(packet.seq) {
+                Ok(d) => d,
+                Err(reason) => return Decision::Drop(reason),
+            }
+        } else {
+            self.highest_in = Some(packet.seq);
+            if let Some((tid, sync)) = packet.temporal {
+                if packet.frame_start {
+                    self.move_temporal_cap(tid, sync, packet.keyframe_start);
+                }
+                if tid > self.temporal_cap {
+                    self.drop_temporal(packet);
+                    return Decision::Drop(DropReason::TemporalLayer);
+                }
+            }
+            (self.seq_delta, self.vp8_delta.picture_id)
+        };
 
-        let seq = packet.seq.wrapping_add(self.seq_delta);
+        let seq = packet.seq.wrapping_add(seq_delta);
         let timestamp = packet.timestamp.wrapping_add(self.ts_delta);
         let vp8 = packet.vp8.map(|ids| Vp8Ids {
-            picture_id: ids.picture_id.wrapping_add(self.vp8_delta.picture_id) & 0x7fff,
+            picture_id: ids.picture_id.wrapping_add(picture_delta) & 0x7fff,
             tl0_pic_idx: ids.tl0_pic_idx.map(|t| t.wrapping_add(self.vp8_delta.tl0_pic_idx.unwrap_or(0))),
             key_idx: ids.key_idx.map(|k| k.wrapping_add(self.vp8_delta.key_idx.unwrap_or(0)) & 0x1f),
         });
@@ -210,6 +317,61 @@ impl Forwarder {
         }
         let vp8 = vp8.filter(|v| Some(*v) != packet.vp8);
         Decision::Forward { seq, timestamp, vp8, started }
+    }
+
+    /// At the start of a frame of temporal layer `tid`: go down to the target at once, up one
+    /// layer at a layer-sync frame of it, or all the way at a keyframe.
+    fn move_temporal_cap(&mut self, tid: u8, sync: bool, keyframe: bool) {
+        if self.temporal_target < self.temporal_cap || keyframe {
+            self.temporal_cap = self.temporal_target;
+        } else if self.temporal_cap < self.temporal_target && tid > self.temporal_cap && tid <= self.temporal_target && sync {
+            self.temporal_cap = tid;
+        }
+    }
+
+    /// Drop an in-order packet for its temporal layer: what follows moves down to close the gap.
+    fn drop_temporal(&mut self, packet: &PacketIn) {
+        self.seq_delta = self.seq_delta.wrapping_sub(1);
+        if let Some(ids) = packet.vp8 {
+            if self.last_dropped_picture != Some(ids.picture_id) {
+                self.last_dropped_picture = Some(ids.picture_id);
+                self.vp8_delta.picture_id = self.vp8_delta.picture_id.wrapping_sub(1) & 0x7fff;
+            }
+        }
+        let (seq_delta, picture_delta) = (self.seq_delta, self.vp8_delta.picture_id);
+        match self.dropped.back_mut() {
+            Some(r) if r.to == packet.seq => {
+                r.to = packet.seq + 1;
+                r.seq_delta = seq_delta;
+                r.picture_delta = picture_delta;
+            }
+            _ => {
+                self.dropped.push_back(Dropped { from: packet.seq, to: packet.seq + 1, seq_delta, picture_delta });
+                if self.dropped.len() > DROP_MEMORY {
+                    if let Some(old) = self.dropped.pop_front() {
+                        self.floor = old.to;
+                        self.floor_deltas = (old.seq_delta, old.picture_delta);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sequence and PictureID deltas of a late packet's place; an error when its place was
+    /// dropped or is no longer remembered.
+    fn deltas_at(&self, seq: u64) -> Result<(u64, u16), DropReason> {
+        if seq < self.floor {
+            return Err(DropReason::Stale);
+        }
+        for r in self.dropped.iter().rev() {
+            if seq >= r.to {
+                return Ok((r.seq_delta, r.picture_delta));
+            }
+            if seq >= r.from {
+                return Err(DropReason::TemporalLayer);
+            }
+        }
+        Ok(self.floor_deltas)
     }
 
     fn start_run(&mut self, packet: &PacketIn) {
@@ -255,6 +417,17 @@ impl Forwarder {
         }
         self.run_start = packet.seq;
         self.current = Some(packet.layer);
+        // A keyframe: every temporal layer up to the target can follow.
+        if self.thin {
+            self.thin = false;
+            self.temporal_target = ALL_TEMPORAL;
+        }
+        self.temporal_cap = self.temporal_target;
+        self.highest_in = None;
+        self.dropped.clear();
+        self.floor = packet.seq;
+        self.floor_deltas = (self.seq_delta, self.vp8_delta.picture_id);
+        self.last_dropped_picture = None;
     }
 }
 
@@ -284,6 +457,8 @@ mod tests {
                 keyframe_start,
                 layer: 0,
                 vp8: None,
+                temporal: None,
+                frame_start: true,
                 arrival: self.start + self.at,
             };
             self.seq += 1;
@@ -433,6 +608,8 @@ mod tests {
                             tl0_pic_idx: Some((self.frame as u8).wrapping_add(layer * 50)),
                             key_idx: Some(((self.frame / 10) as u8 + layer) & 0x1f),
                         }),
+                        temporal: None,
+                        frame_start: i == 0,
                         arrival: at + Duration::from_micros(100 * i),
                     });
                     self.seq[l] += 1;
@@ -586,5 +763,261 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// One VP8 layer with three temporal layers in the L1T3 pattern (TID 0, 2, 1, 2, ...), two
+    /// packets a frame, a frame every 33 ms; `sync` says which frames carry the layer-sync bit.
+    struct Temporal {
+        start: Instant,
+        frame: u64,
+        seq: u64,
+        sync: fn(u64) -> bool,
+    }
+
+    impl Temporal {
+        fn new(sync: fn(u64) -> bool) -> Self {
+            Temporal { start: Instant::now(), frame: 0, seq: 500, sync }
+        }
+
+        fn tid(frame: u64) -> u8 {
+            [0, 2, 1, 2][(frame % 4) as usize]
+        }
+
+        /// The packets of the next frame (a keyframe if `key`).
+        fn frame(&mut self, key: bool) -> Vec<PacketIn> {
+            let n = self.frame;
+            let tid = Self::tid(n);
+            let out = (0..2u64)
+                .map(|i| PacketIn {
+                    seq: self.seq + i,
+                    timestamp: (n * 3000) as u32,
+                    synced: true,
+                    keyframe_start: key && i == 0,
+                    layer: 0,
+                    vp8: Some(Vp8Ids { picture_id: (100 + n as u16) & 0x7fff, tl0_pic_idx: Some((n / 4) as u8), key_idx: Some(0) }),
+                    temporal: Some((tid, tid > 0 && (self.sync)(n))),
+                    frame_start: i == 0,
+                    arrival: self.start + Duration::from_millis(33 * n) + Duration::from_micros(100 * i),
+                })
+                .collect();
+            self.seq += 2;
+            self.frame += 1;
+            out
+        }
+    }
+
+    /// The TIDs of the frames sent (one entry per frame).
+    fn tids(sent: &[(u64, u32, u16, Option<u8>, u8)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut last_ts = None;
+        for p in sent {
+            if last_ts != Some(p.1) {
+                last_ts = Some(p.1);
+                out.push(Temporal::tid(u64::from(p.1) / 3000));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_temporal_cap_drops_the_upper_layers_without_gaps() {
+        let mut f = Forwarder::new(true, 90_000);
+        let mut src = Temporal::new(|_| true);
+        let mut sent = Vec::new();
+        f.set_temporal(0);
+        run(&mut f, &src.frame(true), &mut sent);
+        for _ in 0..40 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(f.temporal(), 0);
+        assert!(tids(&sent).iter().all(|&t| t == 0), "{:?}", tids(&sent));
+        assert_eq!(sent.len(), 11 * 2, "a frame in four");
+        assert_continuous(&sent);
+        // TID 0 and 1: every other frame.
+        f.set_temporal(1);
+        let n = sent.len();
+        for _ in 0..40 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(f.temporal(), 1);
+        assert!(tids(&sent[n..]).iter().all(|&t| t <= 1));
+        assert_continuous(&sent);
+    }
+
+    #[test]
+    fn going_up_waits_for_a_layer_sync_frame_going_down_is_at_once() {
+        let mut f = Forwarder::new(true, 90_000);
+        // Only every fourth TID 1 frame (frames 2, 18, 34...) and TID 2 frame 19 carry the sync bit.
+        let mut src = Temporal::new(|n| n % 16 == 2 || n == 19);
+        let mut sent = Vec::new();
+        f.set_temporal(0);
+        run(&mut f, &src.frame(true), &mut sent);
+        for _ in 0..4 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        f.set_temporal(2);
+        // Frames 5..18: the TID 1 frames 6, 10, 14 are not sync frames; 18 is.
+        let mut caps = Vec::new();
+        for _ in 5..24 {
+            run(&mut f, &src.frame(false), &mut sent);
+            caps.push(f.temporal());
+        }
+        // After frame 17 the cap is still 0; frame 18 (TID 1, sync) raises it to 1, frame 19
+        // (TID 2, sync) to 2.
+        assert_eq!(&caps[..13], &[0; 13]);
+        assert_eq!(caps[13], 1);
+        assert_eq!(&caps[14..], &[2; 5]);
+        assert_continuous(&sent);
+        // Down: at the next frame.
+        f.set_temporal(0);
+        let n = sent.len();
+        for _ in 0..8 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(f.temporal(), 0);
+        assert!(tids(&sent[n..]).iter().all(|&t| t == 0));
+        assert_continuous(&sent);
+    }
+
+    #[test]
+    fn late_packets_keep_their_place_and_dropped_ones_stay_dropped() {
+        let mut f = Forwarder::new(true, 90_000);
+        let mut src = Temporal::new(|_| true);
+        f.set_temporal(1);
+        let key = src.frame(true);
+        let mut out = Vec::new();
+        for p in &key {
+            out.push(fwd(f.decide(p, false)).0);
+        }
+        let tid2 = src.frame(false); // frame 1, TID 2: dropped
+        let tid1 = src.frame(false); // frame 2, TID 1
+        for p in &tid2 {
+            assert_eq!(f.decide(p, false), Decision::Drop(DropReason::TemporalLayer));
+        }
+        // The first packet of frame 2 is lost upstream; the second comes.
+        let second = fwd(f.decide(&tid1[1], false)).0;
+        assert_eq!(second, out[1] + 2, "the upstream loss leaves its gap");
+        // Retransmissions: the lost packet fills its gap; the dropped frame's stay dropped,
+        // even now that TID 2 is wanted.
+        assert_eq!(fwd(f.decide(&tid1[0], false)).0, out[1] + 1);
+        f.set_temporal(2);
+        for p in &tid2 {
+            assert_eq!(f.decide(p, false), Decision::Drop(DropReason::TemporalLayer));
+        }
+        // A retransmission of the keyframe gets its own numbers again.
+        assert_eq!(fwd(f.decide(&key[1], false)).0, out[1]);
+        match f.decide(&tid1[0], false) {
+            Decision::Forward { vp8: Some(ids), .. } => assert_eq!(ids.picture_id, 101, "frame 2 is the second frame sent"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn packets_too_late_to_be_numbered_are_dropped() {
+        let mut f = Forwarder::new(true, 90_000);
+        let mut src = Temporal::new(|_| true);
+        f.set_temporal(0);
+        run(&mut f, &src.frame(true), &mut Vec::new());
+        let early = src.frame(false); // TID 2, dropped
+        let mut tid0 = None;
+        run(&mut f, &early, &mut Vec::new());
+        // The frames dropped in a row (TID 2, 1, 2) make one range: one range every four frames.
+        for i in 0..(8 * DROP_MEMORY as u64) {
+            let frame = src.frame(false);
+            if i == 2 {
+                tid0 = Some(frame[0]);
+            }
+            run(&mut f, &frame, &mut Vec::new());
+        }
+        // A packet of a frame forwarded long ago: its place is no longer known.
+        assert_eq!(f.decide(&tid0.unwrap(), false), Decision::Drop(DropReason::Stale));
+        assert!(matches!(f.decide(&early[0], false), Decision::Drop(_)));
+    }
+
+    #[test]
+    fn a_keyframe_run_starts_at_the_temporal_target() {
+        let mut f = Forwarder::new(true, 90_000);
+        let mut src = Temporal::new(|_| false);
+        let mut sent = Vec::new();
+        f.set_temporal(0);
+        run(&mut f, &src.frame(true), &mut sent);
+        run(&mut f, &src.frame(false), &mut sent);
+        f.set_temporal(ALL_TEMPORAL);
+        // No sync frame ever: the cap stays until a keyframe.
+        for _ in 0..7 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(f.temporal(), 0);
+        f.pause();
+        let n = sent.len();
+        run(&mut f, &src.frame(true), &mut sent);
+        assert_eq!(f.temporal(), ALL_TEMPORAL);
+        for _ in 0..3 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(sent.len() - n, 4 * 2, "every frame from the keyframe on");
+        assert_continuous_within(&sent, 100_000);
+    }
+
+    #[test]
+    fn a_down_switch_thins_the_old_layer_until_the_new_one_starts() {
+        let mut f = Forwarder::new(true, 90_000);
+        let mut src = Simulcast::new(true);
+        let mut sent = Vec::new();
+        f.set_target(Some(2));
+        run(&mut f, &src.frame(&[2]), &mut sent);
+        f.set_target(Some(0));
+        f.thin_until_switch();
+        // Layer 2 goes on, base layer only, while layer 0's keyframe is awaited.
+        let mut thinned = 0;
+        for n in 1..9u64 {
+            let mut frame = src.frame(&[]);
+            let tid = Temporal::tid(n);
+            for p in &mut frame {
+                p.temporal = Some((tid, false));
+            }
+            let before = sent.len();
+            run(&mut f, &frame, &mut sent);
+            if tid > 0 {
+                assert_eq!(sent.len(), before, "frame {n}, TID {tid}, is dropped");
+                thinned += 1;
+            } else {
+                assert_eq!(sent.len(), before + 4, "frame {n}, TID 0, goes on");
+            }
+        }
+        assert_eq!(thinned, 6);
+        // The new layer starts with every temporal layer.
+        run(&mut f, &src.frame(&[0]), &mut sent);
+        assert_eq!((f.current(), f.temporal(), f.temporal_target()), (Some(0), ALL_TEMPORAL, ALL_TEMPORAL));
+        assert_continuous_within(&sent, 100_000);
+    }
+
+    #[test]
+    fn a_down_switch_called_off_gets_every_temporal_layer_back_at_a_keyframe() {
+        let mut f = Forwarder::new(true, 90_000);
+        let mut src = Temporal::new(|_| false);
+        let mut sent = Vec::new();
+        run(&mut f, &src.frame(true), &mut sent);
+        f.set_target(Some(1));
+        f.thin_until_switch();
+        for _ in 0..4 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(f.temporal(), 0);
+        // Back to the layer it never left; no layer-sync frame comes, a keyframe does.
+        f.set_target(Some(0));
+        assert_eq!(f.temporal_target(), ALL_TEMPORAL);
+        for _ in 0..4 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(f.temporal(), 0);
+        run(&mut f, &src.frame(true), &mut sent);
+        assert_eq!(f.temporal(), ALL_TEMPORAL);
+        let n = sent.len();
+        for _ in 0..4 {
+            run(&mut f, &src.frame(false), &mut sent);
+        }
+        assert_eq!(sent.len() - n, 8);
+        assert_continuous_within(&sent, 100_000);
     }
 }

@@ -95,6 +95,8 @@ impl Sfu {
                 Some((picture_id, true)) => Some(Vp8Ids { picture_id, tl0_pic_idx: d.tl0_pic_idx, key_idx: d.key_idx }),
                 _ => None,
             }),
+            temporal: vp8.and_then(|d| d.temporal),
+            frame_start: vp8.map_or(true, |d| d.frame_start),
             arrival: packet.timestamp,
         };
         let ext = ExtensionValues {
