@@ -39,6 +39,9 @@ const NOMINAL_SCREEN_RATES: [u64; 3] = [100_000, 250_000, 500_000];
 /// How long a tile's resize keeps asking for its layer at once (the layer may need its
 /// publisher to resume it first, which takes a moment).
 const RESIZE_MEMORY: Duration = Duration::from_secs(5);
+/// After a downgrade for a full queue, the new layer's keyframe is asked for this much later:
+/// the old layer's packets still queued (str0m's pacer holds up to 250 ms) drain first.
+const CONGESTION_DRAIN: Duration = Duration::from_millis(400);
 /// How long a new layer's encoder is assumed to ramp up.
 const RAMP_UP: Duration = Duration::from_secs(3);
 /// A layer is worth sending to a tile if it is at least this share of the tile's size.
@@ -204,18 +207,22 @@ impl Sfu {
                 // only (VP8 with temporal layers: about 40 % of its rate).
                 out.forwarder.thin_until_switch();
             }
+            let mut hold = false;
             if plan.congested && down {
                 // The old layer only adds to a full queue, and the new layer's keyframe would
                 // wait behind it (and be dropped with it): stop it now. The picture holds
-                // until that keyframe, which comes sooner through a queue that drains.
+                // until that keyframe, which comes sooner through a queue that drains: it is
+                // asked for once what was queued (the pacer's and the link's) has gone.
                 out.forwarder.pause();
+                out.keyframe_hold = Some(now + CONGESTION_DRAIN);
+                hold = true;
             }
             out.reason = reason;
             match target {
                 // A pause takes effect now: say so now.
                 None => signals.extend(stream_state(out, estimate, None)),
                 Some(layer) => {
-                    if s.media_connected {
+                    if s.media_connected && !hold {
                         if let Some(source) = out.source {
                             wanted.push((source, layer));
                         }

@@ -130,7 +130,9 @@ impl Sfu {
             let (seq, timestamp, vp8_ids, started) = match out.forwarder.decide(&input, muted) {
                 Decision::Forward { seq, timestamp, vp8, started } => (seq, timestamp, vp8, started),
                 Decision::Drop(DropReason::AwaitingKeyframe) => {
-                    wants_keyframe |= 1 << index.min(31);
+                    if out.keyframe_hold.is_none_or(|t| now >= t) {
+                        wants_keyframe |= 1 << index.min(31);
+                    }
                     continue;
                 }
                 Decision::Drop(_) => continue,
@@ -146,6 +148,9 @@ impl Sfu {
                 if let Some(patch) = parsed.and_then(|d| vp8_patch(d, ids)) {
                     write = write.vp8_patch(patch);
                 }
+            }
+            if started {
+                tracing::debug!(participant = %s.id, layer = index, seq, keyframe = input.keyframe_start, "run started");
             }
             let state = started.then(|| {
                 out.switches += 1;

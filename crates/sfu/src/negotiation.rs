@@ -269,6 +269,7 @@ impl Sfu {
         });
         match sent {
             Ok(true) => {
+                tracing::debug!(participant = %p.id, %mid, ?rid, "keyframe requested");
                 self.stats.keyframe_requests += 1;
                 p.needs_tick = true;
                 self.mark_dirty(publisher);

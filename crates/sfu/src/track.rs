@@ -273,6 +273,9 @@ pub(crate) struct OutTrack {
     pub(crate) told: Option<(bool, Option<u8>)>,
     /// Layer switches done.
     pub(crate) switches: u64,
+    /// No keyframe is asked for on this stream's behalf before then (see `adapt`: after a
+    /// downgrade for a full queue, the queue drains first).
+    pub(crate) keyframe_hold: Option<Instant>,
 }
 
 impl OutTrack {
@@ -291,6 +294,7 @@ impl OutTrack {
             reason: crate::allocate::Reason::Bandwidth,
             told: None,
             switches: 0,
+            keyframe_hold: None,
         }
     }
 
