@@ -31,7 +31,7 @@ import {
 
 const SKIP = process.env.CONFAB_SIMULCAST_TESTS === '1'
   ? false
-  : 'needs simulcast support in the SFU (issue 9); run with CONFAB_SIMULCAST_TESTS=1';
+  : 'the simulcast acceptance suite takes about 7 minutes and is not yet reliable enough for every CI run (docs/benchmarks.md); run it with CONFAB_SIMULCAST_TESTS=1';
 
 const SCALE = Number(process.env.CONFAB_SIM_SCALE || 1);
 /** A duration from env `name` (ms), else `ms`, times CONFAB_SIM_SCALE. @param {string} name @param {number} ms */
