@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openParticipant, startServer, until, watchStalls } from './helpers.mjs';
+import { launchBrowser, openParticipant, receivedDigest, startServer, until, watchStalls } from './helpers.mjs';
 
 const ROOM = 'e2e-chat';
 
@@ -140,18 +140,6 @@ function recordTransfers() {
     const t = ev.detail;
     w.__files.push({ id: t.id, direction: t.direction, name: t.name, state: t.state, done: t.done, size: t.size, verified: t.verified, error: t.error, at: Date.now() });
   });
-}
-
-/**
- * SHA-256 (hex) of the finished incoming transfer named `name` (runs in the page).
- * @param {string} name
- */
-async function receivedDigest(name) {
-  const w = /** @type {any} */ (window);
-  const t = [...w.confab.files.transfers.values()].find((x) => x.direction === 'in' && x.name === name && x.state === 'done');
-  if (!t) return null;
-  const d = await crypto.subtle.digest('SHA-256', await t.blob.arrayBuffer());
-  return { sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join(''), size: t.blob.size, verified: t.verified };
 }
 
 test('a 20 MB file sent to the room arrives intact at both others, with progress on every side', { timeout: 120_000 }, async (t) => {

@@ -496,3 +496,16 @@ export async function mediaFlowing(p, others, { audio = true, video = true, ms =
   }
   return { ok: problems.length === 0, problems, deltas };
 }
+
+/**
+ * In the page: the SHA-256 (hex), size and check of the finished incoming file transfer named
+ * `name` (web/files.js), or null while it is not done. Pass it to `page.evaluate`.
+ * @param {string} name
+ */
+export async function receivedDigest(name) {
+  const w = /** @type {any} */ (window);
+  const t = [...w.confab.files.transfers.values()].find((x) => x.direction === 'in' && x.name === name && x.state === 'done');
+  if (!t) return null;
+  const d = await crypto.subtle.digest('SHA-256', await t.blob.arrayBuffer());
+  return { sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join(''), size: t.blob.size, verified: t.verified };
+}

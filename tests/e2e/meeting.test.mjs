@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { launchBrowser, openParticipant, startServer, until, waitForVideoFrom, watchStalls } from './helpers.mjs';
+import { launchBrowser, openParticipant, receivedDigest, startServer, until, waitForVideoFrom, watchStalls } from './helpers.mjs';
 
 const ROOM = 'e2e-meeting';
 /** Three browsers encode on two cores: cameras at 640x360. */
@@ -86,18 +86,6 @@ function layoutProblems() {
     if (visible(tile) && (r.left < -1 || r.right > w + 1)) problems.push(`a tile runs off the side: ${Math.round(r.left)} to ${Math.round(r.right)}`);
   }
   return problems;
-}
-
-/**
- * The SHA-256, size and check of the file `name` received by the page, once it is done.
- * @param {string} name
- */
-async function receivedDigest(name) {
-  const w = /** @type {any} */ (window);
-  const t = [...w.confab.files.transfers.values()].find((x) => x.direction === 'in' && x.name === name && x.state === 'done');
-  if (!t) return null;
-  const d = await crypto.subtle.digest('SHA-256', await t.blob.arrayBuffer());
-  return { sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join(''), size: t.blob.size, verified: t.verified };
 }
 
 test('three people hold a meeting: video, a shared screen, chat, a file passed around, the stats', { timeout: 150_000 }, async (t) => {

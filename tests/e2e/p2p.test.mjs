@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import {
-  launchBrowser, openParticipant, qualityLimit, sleep, stalledBetween, startServer, until, watchStalls,
+  launchBrowser, openParticipant, qualityLimit, receivedDigest, sleep, stalledBetween, startServer, until, watchStalls,
 } from './helpers.mjs';
 
 /** Four pages share two cores: each asks its camera for 640x360 (see call.test.mjs). */
@@ -212,18 +212,6 @@ function recordData() {
     const t = ev.detail;
     w.__files.push({ name: t.name, direction: t.direction, state: t.state, done: t.done });
   });
-}
-
-/**
- * The SHA-256, size and check of the file `name` received by the page, once it is done.
- * @param {string} name
- */
-async function receivedDigest(name) {
-  const w = /** @type {any} */ (window);
-  const t = [...w.confab.files.transfers.values()].find((x) => x.direction === 'in' && x.name === name && x.state === 'done');
-  if (!t) return null;
-  const d = await crypto.subtle.digest('SHA-256', await t.blob.arrayBuffer());
-  return { sha256: [...new Uint8Array(d)].map((x) => x.toString(16).padStart(2, '0')).join(''), size: t.blob.size, verified: t.verified };
 }
 
 test('in a p2p room, chat, a file and unreliable data ride the direct connections: the server relays no data', { timeout: 120_000 }, async (t) => {
