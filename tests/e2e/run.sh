@@ -30,7 +30,7 @@ fi
 echo "== node --test ${*:-*.test.mjs} (in a network namespace with loopback only)"
 # node's --test-timeout bounds each test and each file (CONFAB_TEST_TIMEOUT ms, default 180000);
 # this one (CONFAB_E2E_TIMEOUT s) stops a run that hangs anyway.
-exec timeout --kill-after=10 "${CONFAB_E2E_TIMEOUT:-480}" \
+exec timeout --kill-after=10 "${CONFAB_E2E_TIMEOUT:-1200}" \
   unshare -n -m -- bash -c '
     set -e
     ip link set lo up
