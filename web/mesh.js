@@ -14,6 +14,7 @@
 // connection while it is open (docs/protocol.md, "Data on direct connections").
 
 import { FlowWatch } from './flow.js';
+import { DATA_LOSSY, DATA_LOW_WATER, DATA_RELIABLE } from './messages.js';
 
 /** @typedef {import('./messages.js').MediaPath} MediaPath */
 /** @typedef {import('./messages.js').SignalData} SignalData */
@@ -49,9 +50,9 @@ const SERVER_SETTLE_MS = 1_000;
  * what was queued, so that no data message is lost by a switch of paths; it looks again this often.
  */
 const DATA_DRAIN_CHECK_MS = 250;
-/** Data channel labels and stream ids (the same labels as the channels to the server). */
-const DIRECT_RELIABLE = { label: 'confab', id: 0 };
-const DIRECT_LOSSY = { label: 'confab-lossy', id: 1 };
+/** The pre-negotiated stream ids of the data channels (docs/protocol.md). */
+const DIRECT_RELIABLE_ID = 0;
+const DIRECT_LOSSY_ID = 1;
 
 /** The ids of remote tracks received directly: `p2p-<mid>`, never an id of the server's. */
 export const DIRECT_TRACK_PREFIX = 'p2p-';
@@ -411,10 +412,10 @@ class Peer {
    */
   #openData() {
     const host = this.mesh.host;
-    const reliable = this.pc.createDataChannel(DIRECT_RELIABLE.label, { negotiated: true, id: DIRECT_RELIABLE.id });
-    const lossy = this.pc.createDataChannel(DIRECT_LOSSY.label, { negotiated: true, id: DIRECT_LOSSY.id, ordered: false, maxRetransmits: 0 });
+    const reliable = this.pc.createDataChannel(DATA_RELIABLE, { negotiated: true, id: DIRECT_RELIABLE_ID });
+    const lossy = this.pc.createDataChannel(DATA_LOSSY, { negotiated: true, id: DIRECT_LOSSY_ID, ordered: false, maxRetransmits: 0 });
     this.channels = { reliable, lossy };
-    reliable.bufferedAmountLowThreshold = 256 * 1024;
+    reliable.bufferedAmountLowThreshold = DATA_LOW_WATER;
     reliable.onbufferedamountlow = () => host.onDataLow();
     for (const ch of [reliable, lossy]) {
       ch.binaryType = 'arraybuffer';

@@ -195,4 +195,9 @@
  * @property {boolean} [bye] the sender closed the direct connection
  */
 
-export {};
+/** Data channel labels (docs/protocol.md, "Data channels"), on the connection to the server and
+ * on direct ones alike. */
+export const DATA_RELIABLE = 'confab';
+export const DATA_LOSSY = 'confab-lossy';
+/** `databufferedamountlow` fires when a reliable channel's queue falls under this. */
+export const DATA_LOW_WATER = 256 * 1024;

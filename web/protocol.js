@@ -4,6 +4,7 @@
 
 import { sendEncodings } from './media.js';
 import { DIRECT_TRACK_PREFIX, Mesh } from './mesh.js';
+import { DATA_LOSSY, DATA_LOW_WATER, DATA_RELIABLE } from './messages.js';
 import { ICE_RESTART_AFTER_MS, PONG_TIMEOUT_MS, RECONNECT_WINDOW_MS, final, retryDelay, rosterChanges } from './reconnect.js';
 
 /** The protocol version this client speaks. */
@@ -146,15 +147,11 @@ const LEAVE_GRACE_MS = 1_000;
  *   rather than through the server
  */
 
-/** Data channel labels and frame flags (docs/protocol.md, "Data channels"). */
-const DATA_RELIABLE = 'confab';
-const DATA_LOSSY = 'confab-lossy';
+/** Data frame flags (docs/protocol.md, "Data channels"). */
 const DATA_TEXT = 1;
 const DATA_PRIVATE = 2;
 /** The largest data frame the server relays, header included. */
 export const MAX_DATA_MESSAGE = 64 * 1024;
-/** `databufferedamountlow` fires when the reliable channel's queue falls under this. */
-const DATA_LOW_WATER = 256 * 1024;
 
 /**
  * Why `join()` failed. `code` is a protocol error code, or `unreachable` (the socket did not
@@ -260,10 +257,8 @@ export class ConfabClient extends EventTarget {
   #pendingPublish = [];
   /** "participant\u0000track" -> "WxH" last sent in a `subscription`. @type {Map<string, string>} */
   #subscriptions = new Map();
-  /** "participant\u0000track" -> last `stream_state` of that remote track. @type {Map<string, StreamStateMessage>} */
+  /** "participant\u0000track" -> last `stream_state` of that remote track, and when it arrived (Date.now()). @type {Map<string, {message: StreamStateMessage, at: number}>} */
   #streamStates = new Map();
-  /** When each of those arrived (Date.now()). @type {Map<string, number>} */
-  #streamStateTimes = new Map();
   /** The data channels to the server, once made. @type {{reliable: RTCDataChannel, lossy: RTCDataChannel} | null} */
   #channels = null;
   /** Per sender, the last of its `setParameters` calls, so that they never interleave. */
@@ -612,7 +607,7 @@ export class ConfabClient extends EventTarget {
    * @returns {StreamStateMessage | null}
    */
   streamState(participant, track) {
-    return this.#streamStates.get(trackKey(participant, track)) ?? null;
+    return this.#streamStates.get(trackKey(participant, track))?.message ?? null;
   }
 
   /**
@@ -622,7 +617,7 @@ export class ConfabClient extends EventTarget {
    * @returns {number | null}
    */
   streamStateTime(participant, track) {
-    return this.#streamStateTimes.get(trackKey(participant, track)) ?? null;
+    return this.#streamStates.get(trackKey(participant, track))?.at ?? null;
   }
 
   /** Send a `ping` now (one is sent every 10 s anyway). */
@@ -953,8 +948,7 @@ export class ConfabClient extends EventTarget {
         break;
       }
       case 'stream_state':
-        this.#streamStates.set(trackKey(msg.participant, msg.track), msg);
-        this.#streamStateTimes.set(trackKey(msg.participant, msg.track), Date.now());
+        this.#streamStates.set(trackKey(msg.participant, msg.track), { message: msg, at: Date.now() });
         if (this.mesh && msg.state === 'paused') this.#pausedByServer(trackKey(msg.participant, msg.track));
         this.#emit('stream_state', msg);
         this.mesh?.check();
@@ -1065,7 +1059,7 @@ export class ConfabClient extends EventTarget {
   flowing(track) {
     if (!this.mesh) return !track.muted;
     const key = this.#carries.get(track);
-    return this.mesh.flow.has(track) && (key === undefined || this.#streamStates.get(key)?.state !== 'paused');
+    return this.mesh.flow.has(track) && (key === undefined || this.#streamStates.get(key)?.message.state !== 'paused');
   }
 
   /**
@@ -1330,7 +1324,7 @@ export class ConfabClient extends EventTarget {
    * @param {string | null} track
    */
   #forgetRemote(participant, track) {
-    for (const map of [this.#subscriptions, this.#streamStates, this.#streamStateTimes]) {
+    for (const map of [this.#subscriptions, this.#streamStates]) {
       if (track !== null) {
         map.delete(trackKey(participant, track));
         continue;

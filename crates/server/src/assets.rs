@@ -8,6 +8,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/boot.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/boot.js")),
     ("/protocol.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/protocol.js")),
     ("/mesh.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/mesh.js")),
+    ("/messages.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/messages.js")),
     ("/flow.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/flow.js")),
     ("/reconnect.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/reconnect.js")),
     ("/media.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/media.js")),
