@@ -47,7 +47,7 @@ const POLITE_START_MS = 1_000;
 const SERVER_SETTLE_MS = 1_000;
 /**
  * A direct connection no longer needed for media closes only once its data channels have sent
- * what was queued, so that no data message is lost by a switch of paths; it looks again this often.
+ * what was queued (see `Peer.dataDrained`); it looks again this often.
  */
 const DATA_DRAIN_CHECK_MS = 250;
 /** The pre-negotiated stream ids of the data channels (docs/protocol.md). */
@@ -106,6 +106,8 @@ export class Mesh {
   state;
   /** Which remote tracks carry media, direct ones and (the client's) the server's alike. */
   flow = new FlowWatch();
+  /** A look again at connections waiting for their data channels to drain, if one is due. @type {ReturnType<typeof setTimeout> | undefined} */
+  #drainTimer;
   /** Whether `check` runs now, and whether it must run again when done. */
   #checking = false;
   #again = false;
@@ -245,7 +247,10 @@ export class Mesh {
         if (p.told !== 'sfu' && this.#serverSettled(p)) p.tell('sfu');
         if (p.told === 'sfu' && p.heard === 'sfu') {
           if (p.dataDrained()) p.close(true);
-          else setTimeout(() => this.check(), DATA_DRAIN_CHECK_MS);
+          else this.#drainTimer ??= setTimeout(() => {
+            this.#drainTimer = undefined;
+            this.check();
+          }, DATA_DRAIN_CHECK_MS);
         }
       } else if (p.told !== 'p2p' && this.#directDelivers(p)) {
         p.tell('p2p');
@@ -268,6 +273,7 @@ export class Mesh {
 
   /** Close every direct connection (the session ends). */
   close() {
+    clearTimeout(this.#drainTimer);
     this.flow.close();
     for (const p of [...this.peers.values()]) p.close(false);
   }
