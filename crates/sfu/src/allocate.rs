@@ -113,6 +113,12 @@ const CONGESTED_RTT_RISE: Duration = Duration::from_millis(60);
 const CONGESTED_LOSS: f32 = 0.05;
 /// After a downgrade, a full queue is the old layers' still draining for this long.
 const CONGESTION_SETTLE: Duration = Duration::from_secs(3);
+/// After the media path comes back from an outage (ICE lost, or restarted), how long str0m's
+/// estimate, the loss and the round trip are not read: the first feedback after it reports
+/// every packet sent into the outage as lost (str0m's estimator falls to its floor), and that
+/// says nothing of the link's rate. The grace ends with the estimator restarted from the
+/// estimate before the outage.
+const OUTAGE_GRACE: Duration = Duration::from_millis(1500);
 /// How long a screen share keeps its layer through a dip while the tracks after it give way
 /// (when that layer alone is within [`PAUSE_SLACK`] of the budget).
 const SCREEN_SHIELD: Duration = Duration::from_secs(4);
@@ -304,6 +310,17 @@ pub struct Downlink {
     last_reset: Option<Instant>,
     /// Since when the estimate has been below what a screen share's current layer needs.
     screen_dip_since: Option<Instant>,
+    /// The media path is down, or came back less than [`OUTAGE_GRACE`] ago.
+    outage: Option<Outage>,
+}
+
+/// A media path outage (see [`Downlink::path_down`]).
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    /// str0m's estimate when the path went down.
+    before: Option<u64>,
+    /// When the path came back.
+    back: Option<Instant>,
 }
 
 impl Default for Downlink {
@@ -326,6 +343,7 @@ impl Default for Downlink {
             peak: None,
             last_reset: None,
             screen_dip_since: None,
+            outage: None,
         }
     }
 }
@@ -334,12 +352,40 @@ impl Downlink {
     /// Record the downlink's loss over the last second and its latest round-trip time, both from
     /// TWCC feedback.
     pub fn observe(&mut self, now: Instant, loss: Option<f32>, rtt: Option<Duration>) {
+        if self.outage.is_some() {
+            // The outage's, not the link's (see [`OUTAGE_GRACE`]).
+            return;
+        }
         self.loss = loss;
         if let Some(rtt) = rtt {
             self.rtts.push_back((now, rtt));
         }
         while self.rtts.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > RTT_MEMORY) {
             self.rtts.pop_front();
+        }
+    }
+
+    /// str0m's estimate is `bps`; not taken through an outage and its grace.
+    pub fn estimated(&mut self, bps: u64) {
+        if self.outage.is_none() {
+            self.estimate = Some(bps);
+        }
+    }
+
+    /// The media path is down (ICE lost or restarting): until [`OUTAGE_GRACE`] after
+    /// [`Downlink::path_up`], plans use the estimate from before.
+    pub fn path_down(&mut self) {
+        match &mut self.outage {
+            None => self.outage = Some(Outage { before: self.estimate, back: None }),
+            // Down again within the grace: the same outage.
+            Some(o) => o.back = None,
+        }
+    }
+
+    /// The media path is back (ICE connected).
+    pub fn path_up(&mut self, now: Instant) {
+        if let Some(o) = &mut self.outage {
+            o.back.get_or_insert(now);
         }
     }
 
@@ -401,6 +447,18 @@ impl Downlink {
     /// New targets for `tracks`, whose targets are now `current`; `reserved` bit/s of the
     /// estimate are taken (audio).
     pub fn plan(&mut self, now: Instant, tracks: &[TrackNeed], current: &[Option<u8>], reserved: u64) -> Plan {
+        // Through an outage and its grace, plan on the estimate from before it (see
+        // [`Downlink::estimated`]); at its end, restart str0m's estimator from there and forget what the outage looked like.
+        let mut outage_over = None;
+        if let Some(o) = self.outage {
+            if o.back.is_some_and(|t| now.saturating_duration_since(t) >= OUTAGE_GRACE) {
+                self.outage = None;
+                self.rtts.clear();
+                self.loss = None;
+                self.down_since = None;
+                outage_over = o.before;
+            }
+        }
         let current_need: u64 = tracks.iter().zip(current).map(|(t, l)| t.rate(*l)).sum();
         // A full queue (the round trip far above its base, and loss) is known from the TWCC
         // feedback a second or more before str0m's estimate falls: the link carries at most
@@ -646,6 +704,7 @@ impl Downlink {
         } else {
             None
         };
+        let reset_to = outage_over.or(reset_to);
         if reset_to.is_some() {
             self.last_reset = Some(now);
         }
@@ -874,7 +933,7 @@ mod tests {
         let mut switches = Vec::new();
         for step in 0..ms / 250 {
             let now = t0 + Duration::from_millis(250 * step);
-            d.estimate = Some(estimate);
+            d.estimated(estimate);
             if let Some((loss, rtt)) = stats {
                 d.observe(now, Some(loss), Some(Duration::from_millis(rtt)));
             }
@@ -885,6 +944,40 @@ mod tests {
             }
         }
         switches
+    }
+
+    #[test]
+    fn an_outage_of_the_media_path_is_not_read_as_a_narrow_link() {
+        let run = |mark: bool| {
+            let mut d = Downlink::default();
+            let t0 = Instant::now();
+            let mut cur = Some(2);
+            assert_eq!(feed_plans(&mut d, t0, 3000, 3_000_000, Some((0.0, 20)), &mut cur), [] as [bool; 0]);
+            // The path goes down for 4 s: no feedback, then ICE restarts.
+            let down = t0 + Duration::from_secs(3);
+            if mark {
+                d.path_down();
+            }
+            let mut switches = feed_plans(&mut d, down, 4000, 3_000_000, None, &mut cur);
+            // Back: the first feedback reports what was sent into the outage as lost, and
+            // str0m's estimate falls to its floor.
+            let back = down + Duration::from_secs(4);
+            if mark {
+                d.path_up(back);
+            }
+            switches.extend(feed_plans(&mut d, back, 1500, 40_000, Some((0.9, 400)), &mut cur));
+            (d, cur, switches, back + Duration::from_millis(1500))
+        };
+        let (_, cur, switches, _) = run(false);
+        assert!(!switches.is_empty() && cur < Some(2), "unmarked, the outage reads as a narrow link: {cur:?}");
+        let (mut d, cur, switches, end) = run(true);
+        assert_eq!((cur, switches), (Some(2), vec![]), "the layer is kept through the outage and its grace");
+        let plan = d.plan(end, &[camera(Some(2))], &[cur], 40_000);
+        assert_eq!(plan.reset_to, Some(3_000_000), "the estimator restarts from before the outage: {plan:?}");
+        assert_eq!(plan.changes[0], None);
+        // From here the estimate and the feedback count again.
+        d.estimated(2_000_000);
+        assert_eq!(d.estimate, Some(2_000_000));
     }
 
     #[test]

@@ -346,10 +346,16 @@ impl Participant {
             RtcEvent::IceConnectionStateChange(state) => {
                 debug!(participant = %self.id, ?state, "ICE");
                 self.ice.on_state(now, state);
+                match state {
+                    IceConnectionState::Connected | IceConnectionState::Completed => self.downlink.path_up(now),
+                    IceConnectionState::Disconnected => self.downlink.path_down(),
+                    IceConnectionState::Checking if self.media_connected => self.downlink.path_down(),
+                    IceConnectionState::New | IceConnectionState::Checking => {}
+                }
             }
             RtcEvent::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 trace!(participant = %self.id, %estimate, "estimate");
-                self.downlink.estimate = Some(estimate.as_u64());
+                self.downlink.estimated(estimate.as_u64());
             }
             RtcEvent::PeerStats(stats) => {
                 trace!(participant = %self.id, loss = ?stats.egress_loss_fraction, rtt = ?stats.rtt, "downlink stats");
