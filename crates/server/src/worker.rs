@@ -86,8 +86,13 @@ impl Sockets {
         match (t.transport, &mut self.tcp) {
             (sfu::Transport::Tcp, Some(tcp)) => tcp.send(t),
             (sfu::Transport::Tcp, None) => {}
-            _ => self.udp.send(&t),
+            _ => self.udp.send(t),
         }
+    }
+
+    /// Send what is queued.
+    fn flush(&mut self) {
+        self.udp.flush();
     }
 
     fn send_dropped(&self) -> u64 {
@@ -191,6 +196,7 @@ async fn run(
         while let Some(t) = sfu.poll_transmit() {
             sockets.send(t);
         }
+        sockets.flush();
         dispatch(&mut sfu, &mut sessions, &mut sockets, webhooks.as_ref());
     }
 }
@@ -284,6 +290,7 @@ fn dispatch(
         while let Some(t) = sfu.poll_transmit() {
             sockets.send(t);
         }
+        sockets.flush();
     }
 }
 
