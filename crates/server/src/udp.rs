@@ -245,16 +245,22 @@ impl Control {
 mod tests {
     use super::*;
 
-    /// More datagrams than a batch, of different sizes, from the socket's own address: all
-    /// arrive, in order, whole, and from that address.
-    #[tokio::test]
-    async fn a_flush_sends_every_queued_datagram_in_order() {
-        let mut socket = MediaSocket::bind("127.0.0.1:0".parse().unwrap(), &[]).unwrap();
+    /// A media socket on loopback, its address, and a plain socket to send to.
+    async fn pair() -> (MediaSocket, SocketAddr, std::net::UdpSocket) {
+        let socket = MediaSocket::bind("127.0.0.1:0".parse().unwrap(), &[]).unwrap();
         let local = socket.local_addr().unwrap();
         // Sends need the reactor to have seen the socket writable (as it has, in a worker).
         socket.socket.writable().await.unwrap();
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        (socket, local, peer)
+    }
+
+    /// More datagrams than a batch, of different sizes, from the socket's own address: all
+    /// arrive, in order, whole, and from that address.
+    #[tokio::test]
+    async fn a_flush_sends_every_queued_datagram_in_order() {
+        let (mut socket, local, peer) = pair().await;
         let count = BATCH * 2 + 5;
         for i in 0..count {
             let contents = vec![i as u8; 20 + i * 13];
@@ -273,12 +279,7 @@ mod tests {
     /// A datagram that cannot be sent is dropped and counted; the rest of its batch still goes.
     #[tokio::test]
     async fn an_unsendable_datagram_is_counted_and_the_rest_go() {
-        let mut socket = MediaSocket::bind("127.0.0.1:0".parse().unwrap(), &[]).unwrap();
-        let local = socket.local_addr().unwrap();
-        // Sends need the reactor to have seen the socket writable (as it has, in a worker).
-        socket.socket.writable().await.unwrap();
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        peer.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let (mut socket, local, peer) = pair().await;
         let to = |destination| sfu::Transmit { transport: sfu::Transport::Udp, source: local, destination, contents: vec![7; 100] };
         socket.send(to(peer.local_addr().unwrap()));
         // An IPv6 destination from an IPv4 socket: refused by the kernel.
