@@ -94,6 +94,9 @@ test('no camera: joins with the microphone only', { timeout: 60_000 }, async (t)
     assert.match(text ?? '', /no camera/i);
     assert.match(text ?? '', /microphone only/i);
 
+    // The notice comes as publishing starts; a track waits in the client's queue until its
+    // connection is ready, and joins localTracks then.
+    await p.page.waitForFunction(() => (window.confab.client?.localTracks.length ?? 0) > 0, null, { timeout: 10_000 });
     assert.deepEqual(await p.page.evaluate(() => window.confab.client?.localTracks.map((l) => l.track.kind)), ['audio']);
     assert.equal(await p.page.isDisabled('#camera-button'), true);
     assert.equal(await p.page.isDisabled('#mic-button'), false);
