@@ -448,7 +448,8 @@ impl Downlink {
     /// estimate are taken (audio).
     pub fn plan(&mut self, now: Instant, tracks: &[TrackNeed], current: &[Option<u8>], reserved: u64) -> Plan {
         // Through an outage and its grace, plan on the estimate from before it (see
-        // [`Downlink::estimated`]); at its end, restart str0m's estimator from there and forget what the outage looked like.
+        // [`Downlink::estimated`]); at its end, restart str0m's estimator from there and forget
+        // what the outage looked like.
         let mut outage_over = None;
         if let Some(o) = self.outage {
             if o.back.is_some_and(|t| now.saturating_duration_since(t) >= OUTAGE_GRACE) {
